@@ -1,0 +1,214 @@
+"""Settings: read from the environment once at start-up, validated, and turned into Flask config.
+
+Every problem is reported as a ConfigError whose message says which variable to set and how.
+"""
+
+import hashlib
+import os
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+MIN_KEY_BYTES = 32
+
+# Signing keys that appear in tutorials and demos. A key containing one of these is refused even
+# when it is long enough, because it is guessable.
+KNOWN_DEFAULT_KEYS = (
+    "supersecretkey",
+    "super-secret",
+    "super_secret",
+    "secretkey",
+    "secret-key",
+    "secret_key",
+    "changeme",
+    "change-me",
+    "change_me",
+    "your-secret",
+    "your_secret",
+    "jwt-secret",
+    "jwt_secret",
+    "mysecret",
+    "notsecret",
+    "password",
+)
+
+# OWASP's minimum for argon2id: 19 MiB of memory, 2 iterations, 1 lane.
+ARGON2_MIN_MEMORY_KIB = 19 * 1024
+ARGON2_MIN_TIME_COST = 2
+
+
+class ConfigError(RuntimeError):
+    """The environment does not describe a usable configuration."""
+
+
+@dataclass(frozen=True)
+class SigningKey:
+    kid: str
+    secret: str
+
+
+def key_id(secret: str) -> str:
+    """A stable, non-reversible name for a key, carried in each token's `kid` header."""
+    return hashlib.sha256(secret.encode()).hexdigest()[:16]
+
+
+def _check_key(secret: str, name: str) -> SigningKey:
+    if len(secret.encode()) < MIN_KEY_BYTES:
+        raise ConfigError(
+            f"{name} is too short: use at least {MIN_KEY_BYTES} random bytes, "
+            'for example the output of `python3 -c "import secrets; print(secrets.token_hex(32))"`.'
+        )
+    lowered = secret.lower()
+    for weak in KNOWN_DEFAULT_KEYS:
+        if weak in lowered:
+            raise ConfigError(
+                f"{name} contains the well-known default {weak!r}: "
+                "set it to a random value of at least 32 bytes."
+            )
+    if len(set(secret)) < 8:
+        raise ConfigError(f"{name} is too repetitive to be random: set it to a random value.")
+    return SigningKey(kid=key_id(secret), secret=secret)
+
+
+def _signing_keys(env) -> tuple[SigningKey, ...]:
+    single = env.get("JWT_SECRET_KEY", "").strip()
+    ring = env.get("JWT_SECRET_KEYS", "").strip()
+    if single and ring:
+        raise ConfigError(
+            "Both JWT_SECRET_KEY and JWT_SECRET_KEYS are set: set only one "
+            "(JWT_SECRET_KEYS for a keyring during rotation, JWT_SECRET_KEY otherwise)."
+        )
+    if ring:
+        secrets = [part.strip() for part in ring.split(",") if part.strip()]
+        keys = tuple(_check_key(s, f"JWT_SECRET_KEYS entry {i + 1}") for i, s in enumerate(secrets))
+        if len({k.kid for k in keys}) != len(keys):
+            raise ConfigError("JWT_SECRET_KEYS lists the same key twice: remove the duplicate.")
+        return keys
+    if single:
+        return (_check_key(single, "JWT_SECRET_KEY"),)
+    raise ConfigError(
+        "JWT_SECRET_KEY is not set: set it to a random value of at least 32 bytes "
+        "(or set JWT_SECRET_KEYS to a comma-separated keyring, newest first)."
+    )
+
+
+def _database_url(env) -> str:
+    raw = env.get("DATABASE_URL", "").strip()
+    if not raw:
+        raise ConfigError(
+            "DATABASE_URL is not set: set it to postgresql://USER:PASSWORD@HOST:PORT/DATABASE."
+        )
+    try:
+        url = make_url(raw)
+    except ArgumentError:
+        raise ConfigError(
+            "DATABASE_URL is not a valid URL: use postgresql://USER:PASSWORD@HOST:PORT/DATABASE."
+        ) from None
+    if url.get_backend_name() != "postgresql" or not url.database:
+        raise ConfigError(
+            "DATABASE_URL must name a PostgreSQL database: "
+            "postgresql://USER:PASSWORD@HOST:PORT/DATABASE."
+        )
+    return raw
+
+
+def _int(env, name: str, default: int, minimum: int, maximum: int | None = None) -> int:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a whole number, not {raw!r}.") from None
+    if value < minimum or (maximum is not None and value > maximum):
+        bound = f"between {minimum} and {maximum}" if maximum is not None else f"at least {minimum}"
+        raise ConfigError(f"{name} must be {bound}, not {value}.")
+    return value
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str
+    signing_keys: tuple[SigningKey, ...]
+    access_token_seconds: int
+    refresh_token_seconds: int
+    max_request_bytes: int
+    argon2_time_cost: int
+    argon2_memory_kib: int
+    argon2_parallelism: int
+    throttle_account_failures: int
+    throttle_ip_failures: int
+    throttle_base_delay: int
+    throttle_max_delay: int
+    throttle_window: int
+    register_address_limit: int
+    proxy_fix_x_for: int
+    db_pool_size: int
+    log_level: str
+
+    @classmethod
+    def from_env(cls, env=None) -> "Settings":
+        env = os.environ if env is None else env
+        log_level = env.get("LOG_LEVEL", "INFO").strip().upper()
+        if log_level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+            raise ConfigError("LOG_LEVEL must be one of DEBUG, INFO, WARNING or ERROR.")
+        access = _int(env, "JWT_ACCESS_TOKEN_EXPIRES", 15 * 60, 10)
+        refresh = _int(env, "JWT_REFRESH_TOKEN_EXPIRES", 30 * 24 * 3600, 60)
+        if refresh <= access:
+            raise ConfigError(
+                "JWT_REFRESH_TOKEN_EXPIRES must be longer than JWT_ACCESS_TOKEN_EXPIRES."
+            )
+        base_delay = _int(env, "LOGIN_THROTTLE_BASE_DELAY", 30, 1)
+        return cls(
+            database_url=_database_url(env),
+            signing_keys=_signing_keys(env),
+            access_token_seconds=access,
+            refresh_token_seconds=refresh,
+            max_request_bytes=_int(env, "MAX_REQUEST_BYTES", 16 * 1024, 1024, 1024 * 1024),
+            argon2_time_cost=_int(env, "ARGON2_TIME_COST", ARGON2_MIN_TIME_COST, 2, 20),
+            argon2_memory_kib=_int(
+                env, "ARGON2_MEMORY_KIB", ARGON2_MIN_MEMORY_KIB, ARGON2_MIN_MEMORY_KIB, 1024 * 1024
+            ),
+            argon2_parallelism=_int(env, "ARGON2_PARALLELISM", 1, 1, 8),
+            throttle_account_failures=_int(env, "LOGIN_THROTTLE_ACCOUNT_FAILURES", 5, 1),
+            throttle_ip_failures=_int(env, "LOGIN_THROTTLE_IP_FAILURES", 50, 1),
+            throttle_base_delay=base_delay,
+            throttle_max_delay=_int(env, "LOGIN_THROTTLE_MAX_DELAY", 15 * 60, base_delay),
+            throttle_window=_int(env, "LOGIN_THROTTLE_WINDOW", 15 * 60, 1),
+            register_address_limit=_int(env, "REGISTER_THROTTLE_ADDRESS_LIMIT", 0, 0),
+            proxy_fix_x_for=_int(env, "PROXY_FIX_X_FOR", 0, 0, 5),
+            db_pool_size=_int(env, "DB_POOL_SIZE", 5, 1, 100),
+            log_level=log_level,
+        )
+
+    def flask_config(self) -> dict:
+        return {
+            "SQLALCHEMY_DATABASE_URI": self.database_url,
+            # Pre-ping replaces connections that died with a database restart before a request
+            # sees them; pool_recycle keeps idle connections from outliving server-side timeouts.
+            "SQLALCHEMY_ENGINE_OPTIONS": {
+                "pool_pre_ping": True,
+                "pool_size": self.db_pool_size,
+                "pool_recycle": 1800,
+            },
+            "JWT_ACCESS_TOKEN_EXPIRES": timedelta(seconds=self.access_token_seconds),
+            "JWT_REFRESH_TOKEN_EXPIRES": timedelta(seconds=self.refresh_token_seconds),
+            "JWT_TOKEN_LOCATION": ["headers"],
+            "JWT_COOKIE_CSRF_PROTECT": False,
+            "JWT_ALGORITHM": "HS256",
+            "MAX_CONTENT_LENGTH": self.max_request_bytes,
+            "API_TITLE": "flask-jwt-api",
+            "API_VERSION": "1.0.0",
+            "OPENAPI_VERSION": "3.0.3",
+            "OPENAPI_URL_PREFIX": "/",
+            "OPENAPI_JSON_PATH": "openapi.json",
+            "API_SPEC_OPTIONS": {
+                "components": {
+                    "securitySchemes": {
+                        "bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
+                    }
+                }
+            },
+        }

@@ -1,0 +1,216 @@
+"""Tokens: issuing, checking on every request, refresh rotation with reuse detection, revocation.
+
+Every login is a row in login_sessions and every token carries its id (`sid`). A protected request
+costs one indexed query that reads the session and its user together, so revocation, deactivation
+and deletion take effect on every worker as soon as they are committed.
+"""
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from flask import Flask, current_app, g, jsonify
+from flask_jwt_extended import create_access_token, create_refresh_token
+from flask_jwt_extended.exceptions import WrongTokenError
+from jwt import InvalidSignatureError
+from sqlalchemy import delete, or_, select, update
+
+from .extensions import db, jwt
+from .models import LoginSession, LoginThrottle, User
+
+
+class RefreshReuseError(Exception):
+    """A refresh token that was already rotated was presented again."""
+
+
+class SessionRevokedError(Exception):
+    """The login this token belongs to has been revoked or no longer exists."""
+
+
+@dataclass(frozen=True)
+class CurrentUser:
+    id: int
+    username: str
+    session_id: uuid.UUID
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _settings():
+    return current_app.extensions["settings"]
+
+
+def _new_jti() -> str:
+    return uuid.uuid4().hex
+
+
+def _token_pair(user_id: int, session_id: uuid.UUID, refresh_jti: str) -> dict:
+    settings = _settings()
+    identity = str(user_id)
+    claims = {"sid": str(session_id)}
+    return {
+        "access_token": create_access_token(identity, additional_claims=claims),
+        "refresh_token": create_refresh_token(
+            identity, additional_claims={**claims, "jti": refresh_jti}
+        ),
+        "token_type": "Bearer",
+        "expires_in": settings.access_token_seconds,
+        "refresh_expires_in": settings.refresh_token_seconds,
+    }
+
+
+def start_session(user: User) -> dict:
+    """Record a new login for `user` and return its token pair. The caller commits."""
+    refresh_jti = _new_jti()
+    session = LoginSession(
+        id=uuid.uuid4(),
+        user_id=user.id,
+        refresh_jti=refresh_jti,
+        expires_at=_now() + timedelta(seconds=_settings().refresh_token_seconds),
+    )
+    db.session.add(session)
+    return _token_pair(user.id, session.id, refresh_jti)
+
+
+def rotate_refresh(claims: dict) -> dict:
+    """Exchange a refresh token for a new pair; the presented one stops working.
+
+    Presenting a refresh token that was already exchanged means two parties hold it, so the
+    whole login is revoked and RefreshReuseError is raised. Commits either way.
+    """
+    session = db.session.execute(
+        select(LoginSession).where(LoginSession.id == uuid.UUID(claims["sid"])).with_for_update()
+    ).scalar_one_or_none()
+    if session is None or session.revoked_at is not None:
+        db.session.rollback()
+        raise SessionRevokedError
+    if session.refresh_jti != claims["jti"]:
+        session.revoked_at = _now()
+        session.revoked_reason = "refresh_reuse"
+        db.session.commit()
+        raise RefreshReuseError
+    session.refresh_jti = _new_jti()
+    session.expires_at = _now() + timedelta(seconds=_settings().refresh_token_seconds)
+    pair = _token_pair(session.user_id, session.id, session.refresh_jti)
+    db.session.commit()
+    return pair
+
+
+def revoke_session(session_id: uuid.UUID, reason: str) -> None:
+    """Revoke one login (its access and refresh tokens). The caller commits."""
+    db.session.execute(
+        update(LoginSession)
+        .where(LoginSession.id == session_id, LoginSession.revoked_at.is_(None))
+        .values(revoked_at=_now(), revoked_reason=reason)
+    )
+
+
+def revoke_user_sessions(user_id: int, reason: str, keep: uuid.UUID | None = None) -> int:
+    """Revoke every login of a user, except `keep`; returns how many. The caller commits."""
+    query = update(LoginSession).where(
+        LoginSession.user_id == user_id, LoginSession.revoked_at.is_(None)
+    )
+    if keep is not None:
+        query = query.where(LoginSession.id != keep)
+    return db.session.execute(query.values(revoked_at=_now(), revoked_reason=reason)).rowcount
+
+
+def prune_expired() -> tuple[int, int]:
+    """Delete logins whose refresh token has expired and stale throttle counters.
+
+    A token whose login row is missing is refused, so pruning can never revive a token.
+    """
+    now = _now()
+    sessions = db.session.execute(
+        delete(LoginSession).where(LoginSession.expires_at < now)
+    ).rowcount
+    stale = now - timedelta(seconds=_settings().throttle_window)
+    counters = db.session.execute(
+        delete(LoginThrottle).where(
+            LoginThrottle.last_failure_at < stale,
+            or_(LoginThrottle.blocked_until.is_(None), LoginThrottle.blocked_until < now),
+        )
+    ).rowcount
+    db.session.commit()
+    return sessions, counters
+
+
+def _session_state(jwt_payload: dict):
+    """The one query of a protected request: the token's login and its user, by primary key."""
+    try:
+        session_id = uuid.UUID(str(jwt_payload["sid"]))
+        user_id = int(jwt_payload["sub"])
+    except (KeyError, ValueError, TypeError):
+        return None
+    row = db.session.execute(
+        select(
+            User.id, User.username, User.is_active, LoginSession.revoked_at, LoginSession.user_id
+        )
+        .join(User, User.id == LoginSession.user_id)
+        .where(LoginSession.id == session_id)
+    ).one_or_none()
+    if row is None or row.user_id != user_id:
+        return None
+    return row, session_id
+
+
+# Flask-JWT-Extended's callbacks read the keyring from the current app, so several apps (as in the
+# tests) can share the one JWTManager.
+
+
+@jwt.encode_key_loader
+def _encode_key(_identity):
+    return _settings().signing_keys[0].secret
+
+
+@jwt.additional_headers_loader
+def _headers(_identity):
+    return {"kid": _settings().signing_keys[0].kid}
+
+
+@jwt.decode_key_loader
+def _decode_key(jwt_header, _payload):
+    kid = jwt_header.get("kid")
+    for key in _settings().signing_keys:
+        if key.kid == kid:
+            return key.secret
+    raise InvalidSignatureError("Signature verification failed")
+
+
+@jwt.token_in_blocklist_loader
+def _is_revoked(_header, jwt_payload):
+    state = _session_state(jwt_payload)
+    g.auth_state = state
+    return state is None or state[0].revoked_at is not None
+
+
+@jwt.user_lookup_loader
+def _load_user(_header, _payload):
+    row, session_id = g.auth_state
+    if not row.is_active:
+        return None
+    return CurrentUser(id=row.id, username=row.username, session_id=session_id)
+
+
+@jwt.user_lookup_error_loader
+def _user_gone(_header, _payload):
+    return jsonify(msg="User not found or deactivated"), 401
+
+
+@jwt.invalid_token_loader
+def _malformed(reason):
+    return jsonify(msg=reason), 422
+
+
+def init_app(app: Flask) -> None:
+    # A bad signature or the wrong kind of token is an authentication failure, not a malformed
+    # request, so these answer 401 rather than the library's 422.
+    @app.errorhandler(InvalidSignatureError)
+    def _bad_signature(_error):
+        return jsonify(msg="Signature verification failed"), 401
+
+    @app.errorhandler(WrongTokenError)
+    def _wrong_type(error):
+        return jsonify(msg=str(error)), 401
