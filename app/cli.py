@@ -2,6 +2,7 @@
 
 import click
 from flask import Flask
+from flask.cli import with_appcontext
 from sqlalchemy import func, update
 
 from . import tokens
@@ -10,6 +11,7 @@ from .models import User
 
 
 @click.command("prune-tokens")
+@with_appcontext
 def prune_tokens():
     """Delete expired logins and stale login-throttling counters."""
     sessions, counters = tokens.prune_expired()
@@ -27,6 +29,7 @@ def _set_active(username: str, active: bool) -> None:
 
 @click.command("deactivate-user")
 @click.argument("username")
+@with_appcontext
 def deactivate_user(username):
     """Refuse the user's logins and every token already issued to them."""
     _set_active(username, False)
@@ -35,6 +38,7 @@ def deactivate_user(username):
 
 @click.command("activate-user")
 @click.argument("username")
+@with_appcontext
 def activate_user(username):
     """Allow a deactivated user again."""
     _set_active(username, True)

@@ -1,0 +1,159 @@
+"""Fixtures: one real PostgreSQL server per test session, a clean database for every test, the app,
+its test client, and real gunicorn servers for the tests that need several processes."""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+import requests
+from flask_migrate import upgrade
+
+from app import create_app
+from app.extensions import db
+from tests.pgserver import PostgresServer
+
+ROOT = Path(__file__).resolve().parent.parent
+TEST_KEY = "test-signing-key-0123456789abcdef-0123456789abcdef"
+TABLES = "users, login_sessions, login_throttle"
+
+
+@pytest.fixture(scope="session")
+def pg():
+    server = PostgresServer().start()
+    server.psql("CREATE DATABASE flask_jwt_api_test")
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def base_env(pg):
+    env = {
+        "DATABASE_URL": pg.url("flask_jwt_api_test"),
+        "JWT_SECRET_KEY": TEST_KEY,
+        "LOG_LEVEL": "INFO",
+    }
+    app = create_app(env)
+    with app.app_context():
+        upgrade()
+        db.engine.dispose()
+    return env
+
+
+@pytest.fixture
+def database(pg, base_env):
+    """Every test that uses the database starts from empty tables at the migration head."""
+    pg.psql(f"TRUNCATE {TABLES} RESTART IDENTITY CASCADE", "flask_jwt_api_test")
+    return pg
+
+
+@pytest.fixture
+def make_app(database, base_env):
+    """Build an app with settings overridden, e.g. make_app(LOGIN_THROTTLE_ACCOUNT_FAILURES="2")."""
+    apps = []
+
+    def make(**overrides):
+        app = create_app({**base_env, **overrides})
+        app.config["TESTING"] = True
+        apps.append(app)
+        return app
+
+    yield make
+    for app in apps:
+        with app.app_context():
+            db.engine.dispose()
+
+
+@pytest.fixture
+def app(make_app):
+    return make_app()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+def bearer(token: str) -> dict:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def register(client, username="testuser", password="testpass"):
+    response = client.post("/auth/register", json={"username": username, "password": password})
+    assert response.status_code == 201, response.get_json()
+    return response
+
+
+def login(client, username="testuser", password="testpass") -> dict:
+    response = client.post("/auth/login", json={"username": username, "password": password})
+    assert response.status_code == 200, response.get_json()
+    return response.get_json()
+
+
+@pytest.fixture
+def tokens(client):
+    """A registered testuser and the token pair of one login."""
+    register(client)
+    return login(client)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Gunicorn:
+    """A real gunicorn serving the app on loopback, in its own process group."""
+
+    def __init__(self, env: dict, log_path: Path, workers: int = 4):
+        self.env = {**os.environ, **env}
+        self.log_path = log_path
+        self.workers = workers
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.process = None
+
+    def start(self) -> "Gunicorn":
+        self.log = open(self.log_path, "a")  # noqa: SIM115 - closed in stop()
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "-w", str(self.workers),
+             "-b", f"127.0.0.1:{self.port}", "app:create_app()"],
+            cwd=ROOT, env=self.env, stdout=self.log, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )  # fmt: skip
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            assert self.process.poll() is None, "gunicorn exited during start-up"
+            try:
+                if requests.get(self.url + "/healthz", timeout=5).status_code == 200:
+                    return self
+            except requests.RequestException:
+                time.sleep(0.1)
+        raise AssertionError("gunicorn did not answer within 30 s")
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            self.process.wait(timeout=30)
+        self.log.close()
+
+
+@pytest.fixture
+def gunicorn(database, base_env, tmp_path):
+    """Start gunicorn servers on the test database: `with gunicorn(workers=4) as server:`."""
+
+    @contextmanager
+    def run(workers: int = 4, **overrides):
+        server = Gunicorn({**base_env, **overrides}, tmp_path / "gunicorn.log", workers).start()
+        try:
+            yield server
+        finally:
+            server.stop()
+
+    return run

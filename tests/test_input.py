@@ -1,0 +1,169 @@
+"""Input rules: every bad input gets a clear JSON 4xx, never a 5xx, and nothing half-written."""
+
+import threading
+
+import pytest
+import requests
+
+from tests.conftest import login, register
+
+LONG = "a" * 65
+
+
+def _post(client, body=None, **kwargs):
+    return client.post("/auth/register", json=body, **kwargs)
+
+
+def _assert_json_error(response, status):
+    assert response.status_code == status, response.get_data(as_text=True)
+    assert response.mimetype == "application/json"
+    assert isinstance(response.get_json()["msg"], str)
+
+
+@pytest.mark.parametrize(
+    ("data", "content_type", "status"),
+    [
+        ("username=a&password=b", "application/x-www-form-urlencoded", 415),
+        ("hello", "text/plain", 415),
+        ("", "application/json", 400),
+        ("{not json", "application/json", 400),
+        ("[1, 2]", "application/json", 400),
+        ('"a string"', "application/json", 400),
+        ("null", "application/json", 400),
+        ("[" * 100000, "application/json", 413),
+        ("[" * 10000, "application/json", 400),
+        (b"\xff\xfe\xfd", "application/json", 400),
+    ],
+)
+def test_the_body_must_be_a_json_object(client, data, content_type, status):
+    _assert_json_error(client.post("/auth/register", data=data, content_type=content_type), status)
+
+
+def test_a_body_without_a_content_type_is_unsupported(client):
+    _assert_json_error(client.post("/auth/login", data=b'{"username": "a"}'), 415)
+
+
+def test_request_bodies_are_capped_at_16_kib(client):
+    body = {"username": "testuser", "password": "x" * 17000}
+    _assert_json_error(_post(client, body), 413)
+
+
+@pytest.mark.parametrize(
+    "username",
+    ["ab", LONG, "with space", "semi;colon", "émile", "tab\tname", "nul\x00name", "new\nline"],
+)
+def test_usernames_outside_the_documented_rule_are_refused(client, username):
+    response = _post(client, {"username": username, "password": "testpass"})
+    _assert_json_error(response, 422)
+    assert "username" in response.get_json()["errors"]
+
+
+@pytest.mark.parametrize("username", ["abc", "a" * 64, "John.Doe-2_x", "123"])
+def test_usernames_inside_the_rule_are_accepted(client, username):
+    assert _post(client, {"username": username, "password": "testpass"}).status_code == 201
+
+
+def test_usernames_are_case_insensitive(client):
+    register(client, "Alice", "password1")
+    response = _post(client, {"username": "alice", "password": "password2"})
+    assert response.status_code == 409
+    tokens = login(client, "ALICE", "password1")
+    me = client.get("/auth/me", headers={"Authorization": f"Bearer {tokens['access_token']}"})
+    assert me.get_json()["username"] == "Alice"
+
+
+@pytest.mark.parametrize(
+    "password", ["short", "x" * 7, "y" * 129, "nul\x00password", "\ud800abcdefgh"]
+)
+def test_passwords_outside_the_rule_are_refused(client, password):
+    response = _post(client, {"username": "testuser", "password": password})
+    _assert_json_error(response, 422)
+    assert "password" in response.get_json()["errors"]
+
+
+@pytest.mark.parametrize(
+    "password", ["12345678", "z" * 128, "all lowercase words", "пароль-пароль"]
+)
+def test_passwords_have_no_composition_rules(client, password):
+    assert _post(client, {"username": "testuser", "password": password}).status_code == 201
+    login(client, password=password)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"username": 123, "password": "testpass"},
+        {"username": "testuser", "password": 12345678},
+        {"username": ["testuser"], "password": "testpass"},
+        {"username": {"$ne": None}, "password": "testpass"},
+        {"username": "testuser", "password": True},
+    ],
+)
+def test_wrong_types_are_refused(client, body):
+    _assert_json_error(_post(client, body), 422)
+    _assert_json_error(client.post("/auth/login", json=body), 422)
+
+
+def test_unknown_fields_are_ignored(client):
+    assert (
+        _post(client, {"username": "testuser", "password": "testpass", "x": 1}).status_code == 201
+    )
+
+
+def test_a_refused_registration_writes_nothing(client):
+    _post(client, {"username": "testuser", "password": "short"})
+    response = client.post("/auth/login", json={"username": "testuser", "password": "short"})
+    assert response.status_code == 401
+
+
+@pytest.mark.parametrize(("method", "path", "status"), [
+    ("get", "/no/such/page", 404),
+    ("delete", "/auth/login", 405),
+    ("get", "/auth/register", 405),
+    ("put", "/protected/dashboard", 405),
+])  # fmt: skip
+def test_routing_errors_answer_json(client, method, path, status):
+    _assert_json_error(getattr(client, method)(path), status)
+
+
+def test_a_method_not_allowed_names_the_allowed_methods(client):
+    assert "POST" in client.get("/auth/login").headers["Allow"]
+
+
+def test_an_unexpected_error_answers_json_500_without_a_trace(make_app):
+    app = make_app()
+    app.config["TESTING"] = False  # let the error handler answer, as in production
+
+    @app.get("/boom")
+    def boom():
+        raise RuntimeError("secret internals")
+
+    response = app.test_client().get("/boom")
+    _assert_json_error(response, 500)
+    assert response.get_json() == {"msg": "Internal server error"}
+    assert "secret internals" not in response.get_data(as_text=True)
+    assert "Traceback" not in response.get_data(as_text=True)
+
+
+@pytest.mark.slow
+def test_simultaneous_registrations_of_one_name_give_one_201_and_one_409(gunicorn):
+    with gunicorn(workers=4) as server:
+        for round_number in range(8):
+            barrier = threading.Barrier(2)
+            statuses = []
+
+            def attempt(name=f"racer{round_number}", barrier=barrier, statuses=statuses):
+                barrier.wait()
+                response = requests.post(
+                    server.url + "/auth/register",
+                    json={"username": name, "password": "testpass"},
+                    timeout=30,
+                )
+                statuses.append(response.status_code)
+
+            threads = [threading.Thread(target=attempt) for _ in range(2)]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+            assert sorted(statuses) == [201, 409]
