@@ -17,7 +17,9 @@ pytestmark = pytest.mark.slow
 
 
 def _walk_to_logout(url: str) -> dict:
-    requests.post(url + "/auth/register", json={"username": "testuser", "password": "testpass"})
+    requests.post(
+        url + "/auth/register", json={"username": "testuser", "password": "testpass"}, timeout=10
+    )
     pair = requests.post(
         url + "/auth/login", json={"username": "testuser", "password": "testpass"}, timeout=10
     ).json()
@@ -74,14 +76,21 @@ def test_a_logged_out_token_stays_refused_after_a_restart(gunicorn):
 def test_refresh_reuse_is_detected_across_processes(gunicorn):
     with gunicorn(workers=2) as first, gunicorn(workers=2) as second:
         requests.post(
-            first.url + "/auth/register", json={"username": "testuser", "password": "testpass"}
+            first.url + "/auth/register",
+            json={"username": "testuser", "password": "testpass"},
+            timeout=10,
         )
         pair = requests.post(
-            first.url + "/auth/login", json={"username": "testuser", "password": "testpass"}
+            first.url + "/auth/login",
+            json={"username": "testuser", "password": "testpass"},
+            timeout=10,
         ).json()
         stolen = {"Authorization": f"Bearer {pair['refresh_token']}"}
-        fresh = requests.post(first.url + "/auth/refresh", headers=stolen).json()
-        assert requests.post(second.url + "/auth/refresh", headers=stolen).status_code == 401
+        fresh = requests.post(first.url + "/auth/refresh", headers=stolen, timeout=10).json()
+        assert (
+            requests.post(second.url + "/auth/refresh", headers=stolen, timeout=10).status_code
+            == 401
+        )
         assert _statuses(first.url, fresh["access_token"], 4) == [401] * 4
 
 
