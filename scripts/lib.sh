@@ -6,7 +6,7 @@ VENV="$REPO_ROOT/.venv"
 
 # The systemd test host image. Bump the suffix whenever build_testhost_image changes, so every machine
 # rebuilds it once; deploy/ansible/molecule/default/molecule.yml names the same tag.
-TESTHOST_IMAGE=flask-jwt-api-testhost:debian12-v1
+TESTHOST_IMAGE=flask-jwt-api-testhost:debian12-v2
 
 # The container settings that run systemd as PID 1 here (see the Molecule platform for the same list).
 # --privileged fails on these machines; the capability list below is what works.
@@ -58,7 +58,7 @@ build_testhost_image() (
   rootfs=$(mktemp -d)
   trap 'rm -rf "$rootfs"' EXIT
   debootstrap --variant=minbase \
-    --include=systemd,systemd-sysv,dbus,python3,sudo,ca-certificates,iproute2,procps \
+    --include=systemd,systemd-sysv,dbus,python3,sudo,ca-certificates,iproute2,procps,curl \
     bookworm "$rootfs" "$(apt_mirror)"
   # Behind a TLS-intercepting proxy, pip inside the host must trust the proxy's CA. An admin of such a
   # server adds the CA to the system store and points pip at it; the image does the same, so the roles
