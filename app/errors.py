@@ -1,5 +1,6 @@
 """Errors: every failure answers JSON `{"msg": ...}`, and a 500 never shows a stack trace."""
 
+import psycopg
 from flask import Flask, jsonify
 from sqlalchemy.exc import InterfaceError, OperationalError
 from werkzeug.exceptions import InternalServerError
@@ -33,6 +34,7 @@ def json_error(status: int, msg: str, headers: dict | None = None, **extra):
 
 def init_app(app: Flask) -> None:
     @app.errorhandler(OperationalError)
+    @app.errorhandler(psycopg.OperationalError)
     @app.errorhandler(InterfaceError)
     def _database_unavailable(error):
         # Most often the database is restarting; the pool replaces the dead connections.

@@ -5,10 +5,12 @@ costs one indexed query that reads the session and its user together, so revocat
 and deletion take effect on every worker as soon as they are committed.
 """
 
+import threading
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+import psycopg
 from flask import Flask, current_app, g, jsonify
 from flask_jwt_extended import create_access_token, create_refresh_token
 from flask_jwt_extended.exceptions import WrongTokenError
@@ -137,21 +139,56 @@ def prune_expired() -> tuple[int, int]:
     return sessions, counters
 
 
+class SessionLookup:
+    """The one query of a protected request: the token's login and its user, by primary key.
+
+    It is the hot path, so it skips the ORM session: each thread keeps one connection taken from
+    the engine's pool (pre-pinged when taken), in autocommit so there is no BEGIN or ROLLBACK, and
+    the statement is prepared on the server. A connection the server dropped (a restart) is
+    replaced and the read retried once; if that fails too, the error reaches the 503 handler.
+    """
+
+    SQL = (
+        "SELECT u.id, u.username, u.is_active, s.revoked_at, s.user_id"
+        " FROM login_sessions AS s JOIN users AS u ON u.id = s.user_id WHERE s.id = %s"
+    )
+
+    def __init__(self, engine):
+        self._engine = engine
+        self._local = threading.local()
+
+    def fetch(self, session_id: uuid.UUID):
+        try:
+            return self._execute(session_id)
+        except psycopg.OperationalError:
+            self.close()
+            return self._execute(session_id)
+
+    def _execute(self, session_id: uuid.UUID):
+        pooled = getattr(self._local, "pooled", None)
+        if pooled is None:
+            # Held for good, it still counts against the pool's size. Autocommit never leaks to
+            # other users of the pool: the connection is closed, not returned (see close()).
+            pooled = self._local.pooled = self._engine.raw_connection()
+            pooled.driver_connection.autocommit = True
+        return pooled.driver_connection.execute(self.SQL, (session_id,), prepare=True).fetchone()
+
+    def close(self) -> None:
+        """Close this thread's connection (the next lookup takes a fresh one from the pool)."""
+        pooled = getattr(self._local, "pooled", None)
+        self._local.pooled = None
+        if pooled is not None:
+            pooled.invalidate()
+
+
 def _session_state(jwt_payload: dict):
-    """The one query of a protected request: the token's login and its user, by primary key."""
     try:
         session_id = uuid.UUID(str(jwt_payload["sid"]))
         user_id = int(jwt_payload["sub"])
     except (KeyError, ValueError, TypeError):
         return None
-    row = db.session.execute(
-        select(
-            User.id, User.username, User.is_active, LoginSession.revoked_at, LoginSession.user_id
-        )
-        .join(User, User.id == LoginSession.user_id)
-        .where(LoginSession.id == session_id)
-    ).one_or_none()
-    if row is None or row.user_id != user_id:
+    row = current_app.extensions["session_lookup"].fetch(session_id)
+    if row is None or row[4] != user_id:
         return None
     return row, session_id
 
@@ -183,15 +220,15 @@ def _decode_key(jwt_header, _payload):
 def _is_revoked(_header, jwt_payload):
     state = _session_state(jwt_payload)
     g.auth_state = state
-    return state is None or state[0].revoked_at is not None
+    return state is None or state[0][3] is not None
 
 
 @jwt.user_lookup_loader
 def _load_user(_header, _payload):
-    row, session_id = g.auth_state
-    if not row.is_active:
+    (user_id, username, is_active, _revoked_at, _owner), session_id = g.auth_state
+    if not is_active:
         return None
-    return CurrentUser(id=row.id, username=row.username, session_id=session_id)
+    return CurrentUser(id=user_id, username=username, session_id=session_id)
 
 
 @jwt.user_lookup_error_loader
@@ -205,6 +242,9 @@ def _malformed(reason):
 
 
 def init_app(app: Flask) -> None:
+    with app.app_context():
+        app.extensions["session_lookup"] = SessionLookup(db.engine)
+
     # A bad signature or the wrong kind of token is an authentication failure, not a malformed
     # request, so these answer 401 rather than the library's 422.
     @app.errorhandler(InvalidSignatureError)

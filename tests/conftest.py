@@ -65,6 +65,7 @@ def make_app(database, base_env):
 
     yield make
     for app in apps:
+        app.extensions["session_lookup"].close()
         with app.app_context():
             db.engine.dispose()
 

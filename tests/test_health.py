@@ -56,3 +56,14 @@ def test_a_protected_request_while_the_database_is_down_answers_503_json(make_ap
     response = client.post("/auth/login", json={"username": "testuser", "password": "testpass"})
     assert response.status_code == 503
     assert response.get_json() == {"msg": "Service temporarily unavailable"}
+
+
+def test_requests_recover_by_themselves_after_a_database_restart(pg, client, tokens):
+    headers = {"Authorization": f"Bearer {tokens['access_token']}"}
+    assert client.get("/protected/dashboard", headers=headers).status_code == 200
+    pg.restart()
+    pg.wait_until_ready()
+    # The connections the restart broke are replaced without an error reaching the client.
+    assert client.get("/protected/dashboard", headers=headers).status_code == 200
+    assert client.get("/readyz").status_code == 200
+    assert client.get("/auth/me", headers=headers).status_code == 200
