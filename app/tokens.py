@@ -140,57 +140,63 @@ def prune_expired() -> tuple[int, int]:
 
 
 class SessionLookup:
-    """The one query of a protected request: the token's login and its user, by primary key.
+    """The one query of a protected request: is the token's login live, and who is its user.
 
     It is the hot path, so it skips the ORM session: each thread keeps one connection taken from
     the engine's pool (pre-pinged when taken), in autocommit so there is no BEGIN or ROLLBACK, and
-    the statement is prepared on the server. A connection the server dropped (a restart) is
-    replaced and the read retried once; if that fails too, the error reaches the 503 handler.
+    psycopg prepares the statement on the server after its first uses. A connection the server
+    dropped (a restart) is replaced and the read retried once; if that fails too, the error
+    reaches the 503 handler.
     """
 
     SQL = (
-        "SELECT u.id, u.username, u.is_active, s.revoked_at, s.user_id"
-        " FROM login_sessions AS s JOIN users AS u ON u.id = s.user_id WHERE s.id = %s"
+        "SELECT u.username, u.is_active"
+        " FROM login_sessions AS s JOIN users AS u ON u.id = s.user_id"
+        " WHERE s.id = %s AND s.user_id = %s AND s.revoked_at IS NULL"
     )
 
     def __init__(self, engine):
         self._engine = engine
         self._local = threading.local()
 
-    def fetch(self, session_id: uuid.UUID):
+    def fetch(self, session_id: uuid.UUID, user_id: int) -> tuple[str, bool] | None:
+        """(username, is_active) while the login is live; None once revoked, pruned or deleted."""
         try:
-            return self._execute(session_id)
+            return self._execute(session_id, user_id)
         except psycopg.OperationalError:
             self.close()
-            return self._execute(session_id)
+            return self._execute(session_id, user_id)
 
-    def _execute(self, session_id: uuid.UUID):
-        pooled = getattr(self._local, "pooled", None)
-        if pooled is None:
+    def _execute(self, session_id: uuid.UUID, user_id: int):
+        cursor = getattr(self._local, "cursor", None)
+        if cursor is None:
             # Held for good, it still counts against the pool's size. Autocommit never leaks to
             # other users of the pool: the connection is closed, not returned (see close()).
-            pooled = self._local.pooled = self._engine.raw_connection()
-            pooled.driver_connection.autocommit = True
-        return pooled.driver_connection.execute(self.SQL, (session_id,), prepare=True).fetchone()
+            self._local.pooled = self._engine.raw_connection()
+            self._local.pooled.driver_connection.autocommit = True
+            cursor = self._local.cursor = self._local.pooled.driver_connection.cursor()
+        return cursor.execute(self.SQL, (session_id, user_id)).fetchone()
 
     def close(self) -> None:
         """Close this thread's connection (the next lookup takes a fresh one from the pool)."""
         pooled = getattr(self._local, "pooled", None)
-        self._local.pooled = None
+        self._local.pooled = self._local.cursor = None
         if pooled is not None:
             pooled.invalidate()
 
 
-def _session_state(jwt_payload: dict):
+def _live_login(jwt_payload: dict) -> tuple[CurrentUser, bool] | None:
+    """The token's user and whether they are active, or None when its login is not live."""
     try:
         session_id = uuid.UUID(str(jwt_payload["sid"]))
         user_id = int(jwt_payload["sub"])
     except (KeyError, ValueError, TypeError):
         return None
-    row = current_app.extensions["session_lookup"].fetch(session_id)
-    if row is None or row[4] != user_id:
+    row = current_app.extensions["session_lookup"].fetch(session_id, user_id)
+    if row is None:
         return None
-    return row, session_id
+    username, is_active = row
+    return CurrentUser(id=user_id, username=username, session_id=session_id), is_active
 
 
 # Flask-JWT-Extended's callbacks read the keyring from the current app, so several apps (as in the
@@ -218,17 +224,14 @@ def _decode_key(jwt_header, _payload):
 
 @jwt.token_in_blocklist_loader
 def _is_revoked(_header, jwt_payload):
-    state = _session_state(jwt_payload)
-    g.auth_state = state
-    return state is None or state[0][3] is not None
+    g.live_login = _live_login(jwt_payload)
+    return g.live_login is None
 
 
 @jwt.user_lookup_loader
 def _load_user(_header, _payload):
-    (user_id, username, is_active, _revoked_at, _owner), session_id = g.auth_state
-    if not is_active:
-        return None
-    return CurrentUser(id=user_id, username=username, session_id=session_id)
+    user, is_active = g.live_login
+    return user if is_active else None
 
 
 @jwt.user_lookup_error_loader
