@@ -174,7 +174,8 @@ def run(args, workdir: Path, started_servers: list[Gunicorn], pg_holder: list) -
     base_env = {k: v for k, v in os.environ.items() if not k.startswith(("JWT_", "DATABASE_"))}
     app_env = {
         **base_env,
-        "DATABASE_URL": pg.url("bench"),
+        # As deployed in the single-server layout: over PostgreSQL's Unix socket.
+        "DATABASE_URL": pg.socket_url("bench"),
         "JWT_SECRET_KEY": app_secret,
         # Long enough for the whole run, so the token minted at the start still works at the end.
         "JWT_ACCESS_TOKEN_EXPIRES": "3600",

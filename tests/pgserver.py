@@ -66,6 +66,10 @@ class PostgresServer:
     def url(self, database: str = "postgres") -> str:
         return f"postgresql://{self.superuser}@127.0.0.1:{self.port}/{database}"
 
+    def socket_url(self, database: str = "postgres") -> str:
+        """The same server over its Unix socket, as the single-server deployment connects."""
+        return f"postgresql://{self.superuser}@/{database}?host={self.root}&port={self.port}"
+
     def psql(self, sql: str, database: str = "postgres") -> str:
         out = subprocess.run(
             [str(self.bin / "psql"), "-X", "-q", "-At", "-v", "ON_ERROR_STOP=1",

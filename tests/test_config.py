@@ -8,7 +8,7 @@ import pytest
 
 from app import create_app
 from app.config import ConfigError, Settings, key_id
-from tests.conftest import ROOT, TEST_KEY
+from tests.conftest import ROOT, TEST_KEY, login, register
 
 URL = "postgresql://user:pass@127.0.0.1:5432/flask_jwt_db"
 
@@ -23,6 +23,15 @@ def test_the_demos_plain_postgresql_url_works_with_the_pinned_driver():
         from app.extensions import db
 
         assert db.engine.dialect.driver == "psycopg"
+
+
+def test_a_unix_socket_url_works_as_the_single_server_deployment_uses_it(pg, make_app):
+    client = make_app(DATABASE_URL=pg.socket_url("flask_jwt_api_test")).test_client()
+    register(client)
+    access = login(client)["access_token"]
+    response = client.get("/protected/dashboard", headers={"Authorization": f"Bearer {access}"})
+    assert response.status_code == 200
+    assert client.get("/readyz").status_code == 200
 
 
 def test_defaults_are_safe():
