@@ -10,6 +10,7 @@ from sqlalchemy.exc import IntegrityError
 
 from . import throttle, tokens
 from .api import Blueprint
+from .config import settings
 from .extensions import db
 from .logs import audit
 from .models import User
@@ -28,10 +29,6 @@ blp = Blueprint("auth", __name__, url_prefix="/auth", description="Accounts and 
 
 BEARER = [{"bearerAuth": []}]
 INVALID_CREDENTIALS = "Invalid username or password"
-
-
-def _settings():
-    return current_app.extensions["settings"]
 
 
 def _passwords():
@@ -64,7 +61,7 @@ def _refuse_if_throttled(keys: list[str], username: str | None) -> None:
 @blp.alt_response(429, schema=MessageSchema, description="Too many registrations (if enabled)")
 def register(body):
     """Create an account."""
-    limit = _settings().register_address_limit
+    limit = settings().register_address_limit
     if limit:
         key = throttle.register_key(request.remote_addr)
         _refuse_if_throttled([key], None)
@@ -91,7 +88,7 @@ def register(body):
 @blp.alt_response(429, schema=MessageSchema, description="Too many failed logins")
 def login(body):
     """Exchange a username and password for an access token and a refresh token."""
-    settings = _settings()
+    config = settings()
     username, password = body["username"], body["password"]
     account = throttle.account_key(username)
     address = throttle.address_key(request.remote_addr)
@@ -101,8 +98,8 @@ def login(body):
     # verify() spends the same time when there is no such user.
     valid = _passwords().verify(user.password_hash if user else None, password)
     if not (valid and user.is_active):
-        throttle.record(account, settings.throttle_account_failures)
-        throttle.record(address, settings.throttle_ip_failures)
+        throttle.record(account, config.throttle_account_failures)
+        throttle.record(address, config.throttle_ip_failures)
         db.session.commit()
         reason = "unknown_user" if user is None else "bad_password" if not valid else "inactive"
         audit("login_failure", username=username, reason=reason)
@@ -176,12 +173,12 @@ def me():
 @blp.arguments(PasswordChangeSchema)
 def change_password(body):
     """Change the password; every other login of this user is revoked, this one is kept."""
-    settings = _settings()
+    config = settings()
     account = throttle.account_key(current_user.username)
     _refuse_if_throttled([account], current_user.username)
     user = db.session.get(User, current_user.id)
     if not _passwords().verify(user.password_hash, body["current_password"]):
-        throttle.record(account, settings.throttle_account_failures)
+        throttle.record(account, config.throttle_account_failures)
         db.session.commit()
         audit("password_change_failure", username=user.username, user_id=user.id)
         abort(403, message="Current password is incorrect")

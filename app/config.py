@@ -8,6 +8,7 @@ import os
 from dataclasses import dataclass
 from datetime import timedelta
 
+from flask import current_app
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
@@ -212,3 +213,8 @@ class Settings:
                 }
             },
         }
+
+
+def settings() -> Settings:
+    """The current app's settings, as validated at start-up."""
+    return current_app.extensions["settings"]

@@ -16,7 +16,7 @@ from flask import Flask, current_app, g, request
 
 REQUEST_ID_HEADER = "X-Request-ID"
 # A client-supplied request id is kept only when it is short and plain, so it cannot forge lines.
-_SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
+_SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,128}\Z")
 
 
 class JsonFormatter(logging.Formatter):

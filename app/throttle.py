@@ -8,10 +8,10 @@ the window are forgotten, and a successful login clears the account's counter.
 import math
 from datetime import UTC, datetime, timedelta
 
-from flask import current_app
 from sqlalchemy import case, delete, func, select
 from sqlalchemy.dialects.postgresql import insert
 
+from .config import settings
 from .extensions import db
 from .models import LoginThrottle
 
@@ -44,21 +44,21 @@ def retry_after(keys: list[str]) -> int | None:
 def record(key: str, threshold: int) -> None:
     """Count one failure (or, for registration, one attempt) for `key`, and block the key once it
     reaches `threshold`. The caller commits."""
-    settings = current_app.extensions["settings"]
+    config = settings()
     table = LoginThrottle.__table__
     now = func.now()
-    forgotten = table.c.last_failure_at < now - timedelta(seconds=settings.throttle_window)
+    forgotten = table.c.last_failure_at < now - timedelta(seconds=config.throttle_window)
     failures = case((forgotten, 1), else_=table.c.failures + 1)
     # Doubling delay: base, 2*base, 4*base ... from the threshold on, capped at the maximum.
     delay_seconds = func.least(
-        settings.throttle_max_delay,
-        settings.throttle_base_delay * func.power(2, func.greatest(failures - threshold, 0)),
+        config.throttle_max_delay,
+        config.throttle_base_delay * func.power(2, func.greatest(failures - threshold, 0)),
     )
     blocked_until = case(
         (failures >= threshold, now + func.make_interval(0, 0, 0, 0, 0, 0, delay_seconds)),
         else_=None,
     )
-    first_block = now + timedelta(seconds=settings.throttle_base_delay) if threshold <= 1 else None
+    first_block = now + timedelta(seconds=config.throttle_base_delay) if threshold <= 1 else None
     statement = insert(table).values(
         key=key, failures=1, last_failure_at=now, blocked_until=first_block
     )

@@ -17,6 +17,7 @@ from flask_jwt_extended.exceptions import WrongTokenError
 from jwt import InvalidSignatureError
 from sqlalchemy import delete, or_, select, update
 
+from .config import settings
 from .extensions import db, jwt
 from .models import LoginSession, LoginThrottle, User
 
@@ -40,16 +41,12 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def _settings():
-    return current_app.extensions["settings"]
-
-
 def _new_jti() -> str:
     return uuid.uuid4().hex
 
 
 def _token_pair(user_id: int, session_id: uuid.UUID, refresh_jti: str) -> dict:
-    settings = _settings()
+    config = settings()
     identity = str(user_id)
     claims = {"sid": str(session_id)}
     return {
@@ -58,8 +55,8 @@ def _token_pair(user_id: int, session_id: uuid.UUID, refresh_jti: str) -> dict:
             identity, additional_claims={**claims, "jti": refresh_jti}
         ),
         "token_type": "Bearer",
-        "expires_in": settings.access_token_seconds,
-        "refresh_expires_in": settings.refresh_token_seconds,
+        "expires_in": config.access_token_seconds,
+        "refresh_expires_in": config.refresh_token_seconds,
     }
 
 
@@ -70,7 +67,7 @@ def start_session(user: User) -> dict:
         id=uuid.uuid4(),
         user_id=user.id,
         refresh_jti=refresh_jti,
-        expires_at=_now() + timedelta(seconds=_settings().refresh_token_seconds),
+        expires_at=_now() + timedelta(seconds=settings().refresh_token_seconds),
     )
     db.session.add(session)
     return _token_pair(user.id, session.id, refresh_jti)
@@ -94,7 +91,7 @@ def rotate_refresh(claims: dict) -> dict:
         db.session.commit()
         raise RefreshReuseError
     session.refresh_jti = _new_jti()
-    session.expires_at = _now() + timedelta(seconds=_settings().refresh_token_seconds)
+    session.expires_at = _now() + timedelta(seconds=settings().refresh_token_seconds)
     pair = _token_pair(session.user_id, session.id, session.refresh_jti)
     db.session.commit()
     return pair
@@ -128,7 +125,7 @@ def prune_expired() -> tuple[int, int]:
     sessions = db.session.execute(
         delete(LoginSession).where(LoginSession.expires_at < now)
     ).rowcount
-    stale = now - timedelta(seconds=_settings().throttle_window)
+    stale = now - timedelta(seconds=settings().throttle_window)
     counters = db.session.execute(
         delete(LoginThrottle).where(
             LoginThrottle.last_failure_at < stale,
@@ -205,18 +202,18 @@ def _live_login(jwt_payload: dict) -> tuple[CurrentUser, bool] | None:
 
 @jwt.encode_key_loader
 def _encode_key(_identity):
-    return _settings().signing_keys[0].secret
+    return settings().signing_keys[0].secret
 
 
 @jwt.additional_headers_loader
 def _headers(_identity):
-    return {"kid": _settings().signing_keys[0].kid}
+    return {"kid": settings().signing_keys[0].kid}
 
 
 @jwt.decode_key_loader
 def _decode_key(jwt_header, _payload):
     kid = jwt_header.get("kid")
-    for key in _settings().signing_keys:
+    for key in settings().signing_keys:
         if key.kid == kid:
             return key.secret
     raise InvalidSignatureError("Signature verification failed")
