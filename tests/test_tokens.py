@@ -2,11 +2,12 @@
 
 import jwt as pyjwt
 from flask_jwt_extended import decode_token
-from sqlalchemy import delete
+from sqlalchemy import delete, event
 
 from app.config import key_id
 from app.extensions import db
 from app.models import User
+from app.tokens import SessionLookup
 from tests.conftest import TEST_KEY, bearer, login, register
 
 OTHER_KEY = "another-signing-key-fedcba9876543210-fedcba9876543210"
@@ -236,3 +237,21 @@ def test_key_rotation_keeps_old_tokens_valid_and_signs_with_the_new_key(client, 
     retired = make_app(JWT_SECRET_KEY=OTHER_KEY).test_client()
     assert retired.get("/auth/me", headers=bearer(tokens["access_token"])).status_code == 401
     assert retired.get("/auth/me", headers=bearer(refreshed["access_token"])).status_code == 200
+
+
+def test_a_protected_request_costs_one_query_and_no_orm_statement(app, client, tokens, monkeypatch):
+    lookups = []
+    real_execute = SessionLookup._execute
+
+    def counting_execute(self, *args):
+        lookups.append(args)
+        return real_execute(self, *args)
+
+    monkeypatch.setattr(SessionLookup, "_execute", counting_execute)
+    statements = []
+    with app.app_context():
+        event.listen(db.engine, "before_cursor_execute", lambda *args: statements.append(args[2]))
+    response = client.get("/protected/dashboard", headers=bearer(tokens["access_token"]))
+    assert response.status_code == 200
+    assert len(lookups) == 1
+    assert statements == []
