@@ -1,6 +1,8 @@
 """The API layer the blueprints share: request bodies must be JSON objects, and every error,
 validation included, answers in this API's `{"msg": ...}` shape."""
 
+import json
+
 from flask_smorest import Api as SmorestApi
 from flask_smorest import Blueprint as SmorestBlueprint
 from flask_smorest import abort
@@ -24,8 +26,12 @@ class JsonObjectParser(FlaskParser):
             abort(400, message=NOT_AN_OBJECT)
         try:
             body = core.parse_json(raw)
+        except json.JSONDecodeError:
+            raise  # webargs answers it through _handle_invalid_json_error
         except RecursionError:
             abort(400, message="Request body is nested too deeply")
+        except ValueError:  # e.g. an integer longer than Python converts (4300 digits)
+            abort(400, message="Request body is not valid JSON")
         if not isinstance(body, dict):
             abort(400, message=NOT_AN_OBJECT)
         return body

@@ -20,12 +20,16 @@ def account_key(username: str) -> str:
     return "account:" + username.lower()
 
 
+# Behind ProxyFix the address comes from a header; the bound keeps any value within the key column.
+ADDRESS_MAX = 64
+
+
 def address_key(address: str | None) -> str:
-    return "address:" + (address or "unknown")
+    return "address:" + (address or "unknown")[:ADDRESS_MAX]
 
 
 def register_key(address: str | None) -> str:
-    return "register:" + (address or "unknown")
+    return "register:" + (address or "unknown")[:ADDRESS_MAX]
 
 
 def retry_after(keys: list[str]) -> int | None:

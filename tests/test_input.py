@@ -33,6 +33,7 @@ def _assert_json_error(response, status):
         ("[" * 100000, "application/json", 413),
         ("[" * 10000, "application/json", 400),
         (b"\xff\xfe\xfd", "application/json", 400),
+        ('{"username": ' + "1" * 5000 + "}", "application/json", 400),
     ],
 )
 def test_the_body_must_be_a_json_object(client, data, content_type, status):
@@ -167,3 +168,13 @@ def test_simultaneous_registrations_of_one_name_give_one_201_and_one_409(gunicor
             for thread in threads:
                 thread.join()
             assert sorted(statuses) == [201, 409]
+
+
+def test_a_forged_forwarded_address_cannot_break_throttling(make_app):
+    client = make_app(PROXY_FIX_X_FOR="1").test_client()
+    response = client.post(
+        "/auth/login",
+        json={"username": "testuser", "password": "wrongpass"},
+        headers={"X-Forwarded-For": "x" * 500},
+    )
+    assert response.status_code == 401
