@@ -49,17 +49,22 @@ apt_mirror() {
     uri=$(awk '$1 == "deb" && $0 !~ /security/ {for (i = 2; i <= NF; i++) if ($i ~ /^https?:/) {print $i; exit}}' \
       /etc/apt/sources.list 2>/dev/null || true)
   fi
-  echo "${uri:-http://deb.debian.org/debian}"
+  if [[ -z $uri ]]; then
+    echo "No Debian mirror found in /etc/apt/sources.list.d/debian.sources or /etc/apt/sources.list" >&2
+    return 1
+  fi
+  echo "$uri"
 }
 
 # Build the Debian 12 image with systemd as PID 1 (a bare server as the playbook expects to find it).
 # A subshell body, so the EXIT trap removes the root tree however the build ends.
 build_testhost_image() (
+  mirror=$(apt_mirror)
   rootfs=$(mktemp -d)
   trap 'rm -rf "$rootfs"' EXIT
   debootstrap --variant=minbase \
     --include=systemd,systemd-sysv,dbus,python3,sudo,ca-certificates,iproute2,procps,curl \
-    bookworm "$rootfs" "$(apt_mirror)"
+    bookworm "$rootfs" "$mirror"
   # Behind a TLS-intercepting proxy, pip inside the host must trust the proxy's CA. An admin of such a
   # server adds the CA to the system store and points pip at it; the image does the same, so the roles
   # need not know about proxies. Machines without such certificates skip this.
