@@ -13,6 +13,7 @@ from werkzeug.exceptions import HTTPException
 from .errors import MESSAGES, MISSING, json_error
 
 NOT_AN_OBJECT = "Request body must be a JSON object"
+NOT_JSON = "Request body is not valid JSON"
 
 
 class JsonObjectParser(FlaskParser):
@@ -31,13 +32,13 @@ class JsonObjectParser(FlaskParser):
         except RecursionError:
             abort(400, message="Request body is nested too deeply")
         except ValueError:  # e.g. an integer longer than Python converts (4300 digits)
-            abort(400, message="Request body is not valid JSON")
+            abort(400, message=NOT_JSON)
         if not isinstance(body, dict):
             abort(400, message=NOT_AN_OBJECT)
         return body
 
     def _handle_invalid_json_error(self, error, req, *args, **kwargs):
-        abort(400, message="Request body is not valid JSON")
+        abort(400, message=NOT_JSON)
 
 
 class Blueprint(SmorestBlueprint):
