@@ -130,12 +130,15 @@ class Gunicorn:
         )  # fmt: skip
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
-            assert self.process.poll() is None, "gunicorn exited during start-up"
+            if self.process.poll() is not None:
+                self.stop()
+                raise AssertionError(f"gunicorn exited during start-up; see {self.log_path}")
             try:
                 if requests.get(self.url + "/healthz", timeout=5).status_code == 200:
                     return self
             except requests.RequestException:
                 time.sleep(0.1)
+        self.stop()  # never leave a server behind
         raise AssertionError("gunicorn did not answer within 30 s")
 
     def stop(self) -> None:
