@@ -5,7 +5,7 @@ from datetime import UTC, datetime
 from flask import current_app, request
 from flask_jwt_extended import current_user, get_jwt, jwt_required
 from flask_smorest import abort
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from . import throttle, tokens
@@ -36,9 +36,7 @@ def _passwords():
 
 
 def _find_user(username: str) -> User | None:
-    return db.session.execute(
-        select(User).where(func.lower(User.username) == username.lower())
-    ).scalar_one_or_none()
+    return db.session.execute(select(User).where(User.named(username))).scalar_one_or_none()
 
 
 def _refuse_if_throttled(keys: list[str], username: str | None) -> None:

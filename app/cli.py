@@ -3,7 +3,7 @@
 import click
 from flask import Flask
 from flask.cli import with_appcontext
-from sqlalchemy import func, update
+from sqlalchemy import update
 
 from . import tokens
 from .extensions import db
@@ -20,7 +20,7 @@ def prune_tokens():
 
 def _set_active(username: str, active: bool) -> None:
     changed = db.session.execute(
-        update(User).where(func.lower(User.username) == username.lower()).values(is_active=active)
+        update(User).where(User.named(username)).values(is_active=active)
     ).rowcount
     db.session.commit()
     if not changed:

@@ -36,6 +36,11 @@ class User(db.Model):
 
     __table_args__ = (Index("uq_users_username_lower", func.lower(username), unique=True),)
 
+    @classmethod
+    def named(cls, username: str):
+        """The condition for a username, compared case-insensitively like the unique index."""
+        return func.lower(cls.username) == username.lower()
+
 
 class LoginSession(db.Model):
     """One login: the access and refresh tokens it issues share its id (`sid`).
