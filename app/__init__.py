@@ -5,7 +5,7 @@ from pathlib import Path
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from . import auth, cli, errors, health, logs, protected, tokens
+from . import auth, cli, errors, health, logs, protected, tokens, verify_cache
 from .api import Api
 from .config import Settings
 from .extensions import db, jwt, migrate
@@ -33,6 +33,7 @@ def create_app(env=None) -> Flask:
     db.init_app(app)
     migrate.init_app(app, db, directory=str(MIGRATIONS_DIR))
     jwt.init_app(app)
+    verify_cache.init_app(app, settings.jwt_decode_cache_size)
     tokens.init_app(app)
     errors.init_app(app)
     api = Api(app)

@@ -147,6 +147,7 @@ class Settings:
     register_address_limit: int
     proxy_fix_x_for: int
     db_pool_size: int
+    jwt_decode_cache_size: int
     log_level: str
 
     @classmethod
@@ -181,6 +182,7 @@ class Settings:
             register_address_limit=_int(env, "REGISTER_THROTTLE_ADDRESS_LIMIT", 0, 0),
             proxy_fix_x_for=_int(env, "PROXY_FIX_X_FOR", 0, 0, 5),
             db_pool_size=_int(env, "DB_POOL_SIZE", 5, 1, 100),
+            jwt_decode_cache_size=_int(env, "JWT_DECODE_CACHE_SIZE", 1024, 0, 1_000_000),
             log_level=log_level,
         )
 

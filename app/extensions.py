@@ -1,9 +1,10 @@
 """The Flask extensions, created here once and bound to an app in create_app()."""
 
-from flask_jwt_extended import JWTManager
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import MetaData
+
+from .verify_cache import CachingJWTManager
 
 # Named constraints keep Alembic migrations reproducible across databases.
 NAMING_CONVENTION = {
@@ -16,4 +17,4 @@ NAMING_CONVENTION = {
 
 db = SQLAlchemy(metadata=MetaData(naming_convention=NAMING_CONVENTION))
 migrate = Migrate()
-jwt = JWTManager()
+jwt = CachingJWTManager()

@@ -66,6 +66,7 @@ def test_defaults_are_safe():
         ({"ARGON2_MEMORY_KIB": "1024"}, "ARGON2_MEMORY_KIB must be between 19456"),
         ({"ARGON2_TIME_COST": "1"}, "ARGON2_TIME_COST must be between 2"),
         ({"LOG_LEVEL": "LOUD"}, "LOG_LEVEL must be one of"),
+        ({"JWT_DECODE_CACHE_SIZE": "-1"}, "JWT_DECODE_CACHE_SIZE must be between 0"),
     ],
 )
 def test_unsafe_settings_are_refused_with_a_sentence_saying_what_to_set(env, sentence):
