@@ -242,8 +242,12 @@ def run(args, workdir: Path, started_servers: list[Gunicorn], pg_holder: list) -
         from flask_jwt_extended import create_access_token
 
         demo_tokens = [create_access_token(username) for username in usernames]
-    tokens = {"floor": demo_tokens, "reference": demo_tokens, "app": app_tokens}
-    tokens["app-nocache"] = app_tokens
+    tokens = {
+        "floor": demo_tokens,
+        "reference": demo_tokens,
+        "app": app_tokens,
+        "app-nocache": app_tokens,
+    }
     scripts = {}
     for name, server_tokens in tokens.items():
         scripts[name] = workdir / f"wrk-{name}.lua"

@@ -6,7 +6,7 @@ from datetime import timedelta
 from flask_jwt_extended import create_access_token, decode_token, get_jwt, verify_jwt_in_request
 
 from app.verify_cache import EXTENSION
-from tests.conftest import bearer, login
+from tests.conftest import bearer, login, register
 
 
 def _cache_info(app):
@@ -91,7 +91,7 @@ def test_the_claims_a_request_edits_are_not_the_cached_ones(app, client, tokens)
 def test_the_cache_is_bounded_by_its_setting(make_app):
     app = make_app(JWT_DECODE_CACHE_SIZE="2")
     client = app.test_client()
-    client.post("/auth/register", json={"username": "testuser", "password": "testpass"})
+    register(client)
     for _ in range(3):
         token = login(client)["access_token"]
         assert client.get("/protected/dashboard", headers=bearer(token)).status_code == 200
@@ -103,7 +103,7 @@ def test_size_zero_turns_the_cache_off(make_app):
     app = make_app(JWT_DECODE_CACHE_SIZE="0")
     client = app.test_client()
     assert EXTENSION not in app.extensions
-    client.post("/auth/register", json={"username": "testuser", "password": "testpass"})
+    register(client)
     token = login(client)["access_token"]
     for _ in range(2):
         assert client.get("/protected/dashboard", headers=bearer(token)).status_code == 200
