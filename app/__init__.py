@@ -4,14 +4,25 @@ from pathlib import Path
 
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
+from werkzeug.routing import RequestRedirect
 
-from . import auth, cli, errors, health, logs, protected, tokens, verify_cache
+from . import auth, authentication, cli, errors, health, logs, protected, tokens
 from .api import Api
 from .config import Settings
-from .extensions import db, jwt, migrate
+from .extensions import db, migrate
 from .passwords import Passwords
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+
+
+class App(Flask):
+    def make_default_options_response(self):
+        """OPTIONS on any route: 204 with `Allow` and no body (never an HTML page)."""
+        response = super().make_default_options_response()
+        response.status_code = 204
+        response.set_data(b"")
+        response.headers.pop("Content-Type", None)
+        return response
 
 
 def create_app(env=None) -> Flask:
@@ -20,8 +31,12 @@ def create_app(env=None) -> Flask:
     Nothing here touches the database: connections are opened by the first request.
     """
     settings = Settings.from_env(env)
-    app = Flask(__name__)
+    app = App(__name__)
     app.config.update(settings.flask_config())
+    # `//auth/login` or `/auth/login/` is a 404, not a redirect: a redirect would build its URL
+    # from the Host header.
+    app.url_map.merge_slashes = False
+    app.url_map.strict_slashes = False
     app.extensions["settings"] = settings
     app.extensions["passwords"] = Passwords(
         settings.argon2_time_cost, settings.argon2_memory_kib, settings.argon2_parallelism
@@ -32,12 +47,16 @@ def create_app(env=None) -> Flask:
     logs.init_app(app, settings.log_level)
     db.init_app(app)
     migrate.init_app(app, db, directory=str(MIGRATIONS_DIR))
-    jwt.init_app(app)
-    verify_cache.init_app(app, settings.jwt_decode_cache_size)
     tokens.init_app(app)
+    authentication.init_app(app)
     errors.init_app(app)
     api = Api(app)
     for blueprint in (health.blp, auth.blp, protected.blp):
         api.register_blueprint(blueprint)
+
+    @app.errorhandler(RequestRedirect)
+    def _no_redirects(_error):
+        return errors.json_error(404, errors.MESSAGES[404])
+
     cli.init_app(app)
     return app

@@ -1,34 +1,58 @@
-"""The API layer the blueprints share: request bodies must be JSON objects, and every error,
-validation included, answers in this API's `{"msg": ...}` shape."""
+"""The API layer the blueprints share: request bodies must be JSON objects within the size limit
+(whatever the framing), every error answers in this API's `{"msg": ...}` shape, and every route
+documents the errors it can answer, with their headers."""
 
 import json
 
+from flask import current_app, request
 from flask_smorest import Api as SmorestApi
 from flask_smorest import Blueprint as SmorestBlueprint
 from flask_smorest import abort
 from webargs import core
 from webargs.flaskparser import FlaskParser, is_json_request
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
+from . import authentication, tokens
 from .errors import MESSAGES, MISSING, json_error
+from .schemas import ErrorSchema
 
 NOT_AN_OBJECT = "Request body must be a JSON object"
 NOT_JSON = "Request body is not valid JSON"
+
+RETRY_AFTER = {"Retry-After": {"description": "Seconds to wait", "schema": {"type": "integer"}}}
+WWW_AUTHENTICATE = {
+    "WWW-Authenticate": {
+        "description": 'RFC 6750: `Bearer`, with `error="invalid_token"` when a token was sent',
+        "schema": {"type": "string"},
+    }
+}
+
+
+def read_body() -> bytes:
+    """The whole body, or 413 past MAX_CONTENT_LENGTH, with a Content-Length or chunked."""
+    limit = current_app.config["MAX_CONTENT_LENGTH"]
+    if (request.content_length or 0) > limit:
+        raise RequestEntityTooLarge()
+    # A chunked body has no length up front: read one byte past the limit to know.
+    body = request.stream.read(limit + 1)
+    if len(body) > limit:
+        raise RequestEntityTooLarge()
+    return body
 
 
 class JsonObjectParser(FlaskParser):
     """Accepts only a JSON object as the body: 415 for another content type, 400 otherwise."""
 
-    def _raw_load_json(self, req):
+    def load_json(self, req, schema):
         if not is_json_request(req):
             abort(415, message=MESSAGES[415])
-        raw = req.get_data(cache=True)  # raises 413 past MAX_CONTENT_LENGTH
+        raw = read_body()
         if not raw.strip():
             abort(400, message=NOT_AN_OBJECT)
         try:
             body = core.parse_json(raw)
-        except json.JSONDecodeError:
-            raise  # webargs answers it through _handle_invalid_json_error
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            abort(400, message=NOT_JSON)
         except RecursionError:
             abort(400, message="Request body is nested too deeply")
         except ValueError:  # e.g. an integer longer than Python converts (4300 digits)
@@ -37,16 +61,54 @@ class JsonObjectParser(FlaskParser):
             abort(400, message=NOT_AN_OBJECT)
         return body
 
-    def _handle_invalid_json_error(self, error, req, *args, **kwargs):
-        abort(400, message=NOT_JSON)
-
 
 class Blueprint(SmorestBlueprint):
     ARGUMENTS_PARSER = JsonObjectParser()
 
+    def errors(self, *statuses: int):
+        """Document the error answers a route can give, each with its schema and headers."""
+        descriptions = {
+            400: "Body missing, not JSON or not an object, or a required field missing",
+            401: "Authentication failed",
+            403: "Forbidden",
+            409: "Conflict",
+            413: MESSAGES[413],
+            415: MESSAGES[415],
+            422: "A field breaks its rule; `errors` holds the messages per field",
+            429: "Too many attempts",
+            503: "The database did not answer",
+        }
+        headers = {401: WWW_AUTHENTICATE, 429: RETRY_AFTER, 503: RETRY_AFTER}
+
+        def decorator(view):
+            for status in statuses:
+                view = self.alt_response(
+                    status,
+                    schema=ErrorSchema,
+                    description=descriptions[status],
+                    headers=headers.get(status),
+                )(view)
+            return view
+
+        return decorator
+
+    def token_required(self, kind: str = tokens.ACCESS):
+        """Authenticate the request with a bearer token of `kind`, and document it."""
+
+        def decorator(view):
+            guarded = authentication.token_required(kind)(view)
+            guarded = self.doc(security=[{"bearerAuth": []}])(guarded)
+            return self.errors(401)(guarded)
+
+        return decorator
+
 
 class Api(SmorestApi):
     """flask-smorest, answering errors in this API's `{"msg": ...}` shape."""
+
+    ERROR_SCHEMA = ErrorSchema
+    # Every route lists its own errors: no catch-all "default" response in the document.
+    DEFAULT_ERROR_RESPONSE_NAME = None
 
     def handle_http_exception(self, error: HTTPException):
         data = getattr(error, "data", None) or {}

@@ -1,30 +1,19 @@
-"""Operator commands: `flask --app app prune-tokens | deactivate-user NAME | activate-user NAME`."""
+"""Operator commands: `flask --app app prune-tokens | deactivate-user NAME | activate-user NAME |
+wrap-legacy-hashes`."""
 
 import click
 from flask import Flask
 from flask.cli import with_appcontext
-from sqlalchemy import update
 
-from . import tokens
-from .extensions import db
-from .models import User
+from . import accounts, sessions
 
 
 @click.command("prune-tokens")
 @with_appcontext
 def prune_tokens():
-    """Delete expired logins and stale login-throttling counters."""
-    sessions, counters = tokens.prune_expired()
-    click.echo(f"pruned {sessions} expired logins and {counters} throttle counters")
-
-
-def _set_active(username: str, active: bool) -> None:
-    changed = db.session.execute(
-        update(User).where(User.named(username)).values(is_active=active)
-    ).rowcount
-    db.session.commit()
-    if not changed:
-        raise click.ClickException(f"no user named {username!r}")
+    """Delete expired logins and forgotten login-throttling counters."""
+    expired, counters = sessions.prune()
+    click.echo(f"pruned {expired} expired logins and {counters} throttle counters")
 
 
 @click.command("deactivate-user")
@@ -32,7 +21,8 @@ def _set_active(username: str, active: bool) -> None:
 @with_appcontext
 def deactivate_user(username):
     """Refuse the user's logins and every token already issued to them."""
-    _set_active(username, False)
+    if not accounts.set_active(username, False):
+        raise click.ClickException(f"no user named {username!r}")
     click.echo(f"deactivated {username}")
 
 
@@ -41,10 +31,18 @@ def deactivate_user(username):
 @with_appcontext
 def activate_user(username):
     """Allow a deactivated user again."""
-    _set_active(username, True)
+    if not accounts.set_active(username, True):
+        raise click.ClickException(f"no user named {username!r}")
     click.echo(f"activated {username}")
 
 
+@click.command("wrap-legacy-hashes")
+@with_appcontext
+def wrap_legacy_hashes():
+    """Wrap the demo's Werkzeug password hashes in argon2id, in place (safe to run again)."""
+    click.echo(f"wrapped {accounts.wrap_legacy_hashes()} legacy password hashes")
+
+
 def init_app(app: Flask) -> None:
-    for command in (prune_tokens, deactivate_user, activate_user):
+    for command in (prune_tokens, deactivate_user, activate_user, wrap_legacy_hashes):
         app.cli.add_command(command)

@@ -6,7 +6,6 @@ Every problem is reported as a ConfigError whose message says which variable to 
 import hashlib
 import os
 from dataclasses import dataclass
-from datetime import timedelta
 
 from flask import current_app
 from sqlalchemy.engine import make_url
@@ -95,6 +94,10 @@ def _signing_keys(env) -> tuple[SigningKey, ...]:
     )
 
 
+# The app's hot path uses psycopg 3's own API (autocommit, automatic prepare), so it is the driver.
+SUPPORTED_DRIVERS = ("postgresql", "postgresql+psycopg")
+
+
 def _database_url(env) -> str:
     raw = env.get("DATABASE_URL", "").strip()
     if not raw:
@@ -112,10 +115,22 @@ def _database_url(env) -> str:
             "DATABASE_URL must name a PostgreSQL database: "
             "postgresql://USER:PASSWORD@HOST:PORT/DATABASE."
         )
+    if url.drivername not in SUPPORTED_DRIVERS:
+        raise ConfigError(
+            f"DATABASE_URL names the driver {url.drivername!r}, which this app does not use: "
+            "write postgresql://... (psycopg 3, the pinned driver)."
+        )
+    try:
+        url.get_dialect().import_dbapi()
+    except ImportError:
+        raise ConfigError(
+            "DATABASE_URL needs psycopg 3, which is not installed: install requirements.txt."
+        ) from None
     return raw
 
 
-def _int(env, name: str, default: int, minimum: int, maximum: int | None = None) -> int:
+def _int(env, name: str, default: int, minimum: int, maximum: int) -> int:
+    """A whole number within bounds the code can handle (every setting has both bounds)."""
     raw = env.get(name)
     if raw is None or raw.strip() == "":
         return default
@@ -123,10 +138,12 @@ def _int(env, name: str, default: int, minimum: int, maximum: int | None = None)
         value = int(raw)
     except ValueError:
         raise ConfigError(f"{name} must be a whole number, not {raw!r}.") from None
-    if value < minimum or (maximum is not None and value > maximum):
-        bound = f"between {minimum} and {maximum}" if maximum is not None else f"at least {minimum}"
-        raise ConfigError(f"{name} must be {bound}, not {value}.")
+    if not minimum <= value <= maximum:
+        raise ConfigError(f"{name} must be between {minimum} and {maximum}, not {value}.")
     return value
+
+
+DAY = 24 * 3600
 
 
 @dataclass(frozen=True)
@@ -139,14 +156,18 @@ class Settings:
     argon2_time_cost: int
     argon2_memory_kib: int
     argon2_parallelism: int
+    throttle_pair_failures: int
     throttle_account_failures: int
     throttle_ip_failures: int
     throttle_base_delay: int
     throttle_max_delay: int
     throttle_window: int
     register_address_limit: int
+    sessions_per_user: int
     proxy_fix_x_for: int
     db_pool_size: int
+    db_max_overflow: int
+    db_pool_timeout: int
     jwt_decode_cache_size: int
     log_level: str
 
@@ -156,13 +177,27 @@ class Settings:
         log_level = env.get("LOG_LEVEL", "INFO").strip().upper()
         if log_level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
             raise ConfigError("LOG_LEVEL must be one of DEBUG, INFO, WARNING or ERROR.")
-        access = _int(env, "JWT_ACCESS_TOKEN_EXPIRES", 15 * 60, 10)
-        refresh = _int(env, "JWT_REFRESH_TOKEN_EXPIRES", 30 * 24 * 3600, 60)
+        access = _int(env, "JWT_ACCESS_TOKEN_EXPIRES", 15 * 60, 10, DAY)
+        refresh = _int(env, "JWT_REFRESH_TOKEN_EXPIRES", 30 * DAY, 60, 365 * DAY)
         if refresh <= access:
             raise ConfigError(
                 "JWT_REFRESH_TOKEN_EXPIRES must be longer than JWT_ACCESS_TOKEN_EXPIRES."
             )
-        base_delay = _int(env, "LOGIN_THROTTLE_BASE_DELAY", 30, 1)
+        base_delay = _int(env, "LOGIN_THROTTLE_BASE_DELAY", 30, 1, 3600)
+        max_delay = _int(env, "LOGIN_THROTTLE_MAX_DELAY", 15 * 60, 1, DAY)
+        if max_delay < base_delay:
+            raise ConfigError(
+                "LOGIN_THROTTLE_MAX_DELAY must be at least LOGIN_THROTTLE_BASE_DELAY "
+                f"({base_delay} s), not {max_delay}."
+            )
+        pair = _int(env, "LOGIN_THROTTLE_PAIR_FAILURES", 5, 1, 1000)
+        account = _int(env, "LOGIN_THROTTLE_ACCOUNT_FAILURES", 100, 2, 100_000)
+        if account <= pair:
+            raise ConfigError(
+                f"LOGIN_THROTTLE_ACCOUNT_FAILURES ({account}) must be higher than "
+                f"LOGIN_THROTTLE_PAIR_FAILURES ({pair}): the limit across all addresses is for "
+                "distributed guessing, and one address must not be able to block the owner."
+            )
         return cls(
             database_url=_database_url(env),
             signing_keys=_signing_keys(env),
@@ -174,15 +209,20 @@ class Settings:
                 env, "ARGON2_MEMORY_KIB", ARGON2_MIN_MEMORY_KIB, ARGON2_MIN_MEMORY_KIB, 1024 * 1024
             ),
             argon2_parallelism=_int(env, "ARGON2_PARALLELISM", 1, 1, 8),
-            throttle_account_failures=_int(env, "LOGIN_THROTTLE_ACCOUNT_FAILURES", 5, 1),
-            throttle_ip_failures=_int(env, "LOGIN_THROTTLE_IP_FAILURES", 50, 1),
+            throttle_pair_failures=pair,
+            throttle_account_failures=account,
+            throttle_ip_failures=_int(env, "LOGIN_THROTTLE_IP_FAILURES", 50, 1, 100_000),
             throttle_base_delay=base_delay,
-            throttle_max_delay=_int(env, "LOGIN_THROTTLE_MAX_DELAY", 15 * 60, base_delay),
-            throttle_window=_int(env, "LOGIN_THROTTLE_WINDOW", 15 * 60, 1),
-            register_address_limit=_int(env, "REGISTER_THROTTLE_ADDRESS_LIMIT", 0, 0),
+            throttle_max_delay=max_delay,
+            throttle_window=_int(env, "LOGIN_THROTTLE_WINDOW", 15 * 60, 60, 7 * DAY),
+            register_address_limit=_int(env, "REGISTER_THROTTLE_ADDRESS_LIMIT", 20, 0, 100_000),
+            sessions_per_user=_int(env, "SESSIONS_PER_USER", 100, 1, 10_000),
             proxy_fix_x_for=_int(env, "PROXY_FIX_X_FOR", 0, 0, 5),
             db_pool_size=_int(env, "DB_POOL_SIZE", 5, 1, 100),
-            jwt_decode_cache_size=_int(env, "JWT_DECODE_CACHE_SIZE", 1024, 0, 1_000_000),
+            db_max_overflow=_int(env, "DB_MAX_OVERFLOW", 10, 0, 100),
+            db_pool_timeout=_int(env, "DB_POOL_TIMEOUT", 3, 1, 60),
+            # About 1 KiB per entry: the upper bound keeps the cache under 64 MiB per worker.
+            jwt_decode_cache_size=_int(env, "JWT_DECODE_CACHE_SIZE", 1024, 0, 65_536),
             log_level=log_level,
         )
 
@@ -191,16 +231,16 @@ class Settings:
             "SQLALCHEMY_DATABASE_URI": self.database_url,
             # Pre-ping replaces connections that died with a database restart before a request
             # sees them; pool_recycle keeps idle connections from outliving server-side timeouts.
+            # A request that finds the pool exhausted waits pool_timeout, then answers 503.
+            # hide_parameters keeps statement values (usernames, hashes) out of every error text.
             "SQLALCHEMY_ENGINE_OPTIONS": {
                 "pool_pre_ping": True,
                 "pool_size": self.db_pool_size,
+                "max_overflow": self.db_max_overflow,
+                "pool_timeout": self.db_pool_timeout,
                 "pool_recycle": 1800,
+                "hide_parameters": True,
             },
-            "JWT_ACCESS_TOKEN_EXPIRES": timedelta(seconds=self.access_token_seconds),
-            "JWT_REFRESH_TOKEN_EXPIRES": timedelta(seconds=self.refresh_token_seconds),
-            "JWT_TOKEN_LOCATION": ["headers"],
-            "JWT_COOKIE_CSRF_PROTECT": False,
-            "JWT_ALGORITHM": "HS256",
             "MAX_CONTENT_LENGTH": self.max_request_bytes,
             "API_TITLE": "flask-jwt-api",
             "API_VERSION": "1.0.0",

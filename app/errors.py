@@ -1,8 +1,13 @@
-"""Errors: every failure answers JSON `{"msg": ...}`, and a 500 never shows a stack trace."""
+"""Errors: every failure answers JSON `{"msg": ...}`, and a 500 never shows a stack trace.
+
+The account, session and token rules raise ApiError subclasses; they become answers here, so the
+views need no try/except.
+"""
 
 import psycopg
 from flask import Flask, jsonify
 from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from werkzeug.exceptions import InternalServerError
 
 from .extensions import db
@@ -14,6 +19,7 @@ MISSING = "missing"
 # Werkzeug's descriptions are written for HTML pages; these are short sentences for API clients.
 MESSAGES = {
     400: "Bad request",
+    401: "Authentication required",
     404: "Not found",
     405: "Method not allowed",
     413: "Request body too large",
@@ -21,7 +27,48 @@ MESSAGES = {
     422: "Invalid request",
     429: "Too many requests",
     500: "Internal server error",
+    503: "Service temporarily unavailable",
 }
+
+
+class ApiError(Exception):
+    """A refusal with its status, its message and the headers that go with it."""
+
+    status = 400
+
+    def __init__(self, msg: str, headers: dict | None = None):
+        super().__init__(msg)
+        self.msg = msg
+        self.headers = headers or {}
+
+
+class Unauthorized(ApiError):
+    """401. RFC 6750: `error="invalid_token"` when a token was presented, else a bare challenge."""
+
+    status = 401
+
+    def __init__(self, msg: str, *, token_presented: bool = True):
+        challenge = 'Bearer error="invalid_token"' if token_presented else "Bearer"
+        super().__init__(msg, {"WWW-Authenticate": challenge})
+
+
+class Forbidden(ApiError):
+    status = 403
+
+
+class Conflict(ApiError):
+    status = 409
+
+
+class TooManyRequests(ApiError):
+    status = 429
+
+    def __init__(self, retry_after: int):
+        super().__init__(
+            f"Too many attempts; try again in {retry_after} seconds",
+            {"Retry-After": str(retry_after)},
+        )
+        self.retry_after = retry_after
 
 
 def json_error(status: int, msg: str, headers: dict | None = None, **extra):
@@ -29,18 +76,36 @@ def json_error(status: int, msg: str, headers: dict | None = None, **extra):
     response.status_code = status
     if headers:
         response.headers.update(headers)
+    if status == 401 and "WWW-Authenticate" not in response.headers:
+        response.headers["WWW-Authenticate"] = "Bearer"
     return response
 
 
+def unavailable():
+    return json_error(503, MESSAGES[503], {"Retry-After": "1"})
+
+
 def init_app(app: Flask) -> None:
+    @app.errorhandler(ApiError)
+    def _refused(error: ApiError):
+        db.session.rollback()
+        return json_error(error.status, error.msg, error.headers)
+
     @app.errorhandler(OperationalError)
     @app.errorhandler(psycopg.OperationalError)
     @app.errorhandler(InterfaceError)
     def _database_unavailable(error):
-        # Most often the database is restarting; the pool replaces the dead connections.
-        app.logger.error("database error: %s", type(error).__name__, exc_info=error)
+        # Most often the database is restarting; the pool replaces the dead connections. The
+        # message is left out: the driver's text can quote the statement's values.
+        app.logger.error("database unavailable: %s", type(error).__name__)
         db.session.rollback()
-        return json_error(503, "Service temporarily unavailable", {"Retry-After": "1"})
+        return unavailable()
+
+    @app.errorhandler(PoolTimeoutError)
+    def _pool_exhausted(_error):
+        app.logger.error("database pool exhausted: no connection free within DB_POOL_TIMEOUT")
+        db.session.rollback()
+        return unavailable()
 
     @app.errorhandler(InternalServerError)
     def _internal_error(_error):

@@ -4,8 +4,6 @@ from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import MetaData
 
-from .verify_cache import CachingJWTManager
-
 # Named constraints keep Alembic migrations reproducible across databases.
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -17,4 +15,3 @@ NAMING_CONVENTION = {
 
 db = SQLAlchemy(metadata=MetaData(naming_convention=NAMING_CONVENTION))
 migrate = Migrate()
-jwt = CachingJWTManager()

@@ -25,7 +25,8 @@ class User(db.Model):
     __tablename__ = "users"
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
-    # Kept as registered for display; uniqueness and look-ups use lower(username).
+    # Kept as registered for display; uniqueness and look-ups use its canonical form (see
+    # canonical()), ASCII lower case, which lower() gives only under the "C" collation.
     username: Mapped[str] = mapped_column(String(64), nullable=False)
     password_hash: Mapped[str] = mapped_column(Text, nullable=False)
     is_active: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default="true")
@@ -34,12 +35,14 @@ class User(db.Model):
     )
     password_changed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
-    __table_args__ = (Index("uq_users_username_lower", func.lower(username), unique=True),)
+    __table_args__ = (
+        Index("uq_users_username_canonical", func.lower(username.collate("C")), unique=True),
+    )
 
     @classmethod
-    def named(cls, username: str):
-        """The condition for a username, compared case-insensitively like the unique index."""
-        return func.lower(cls.username) == username.lower()
+    def named(cls, canonical_name: str):
+        """The condition for the user whose canonical name is `canonical_name`."""
+        return func.lower(cls.username.collate("C")) == canonical_name
 
 
 class LoginSession(db.Model):
@@ -68,7 +71,8 @@ class LoginSession(db.Model):
 
 
 class LoginThrottle(db.Model):
-    """Failure counters per throttling key (an account or a client address)."""
+    """Attempt counters per throttling key: (account, address) pair, account, address, or
+    registrations per address. See throttle.py."""
 
     __tablename__ = "login_throttle"
 
@@ -76,3 +80,5 @@ class LoginThrottle(db.Model):
     failures: Mapped[int] = mapped_column(Integer, nullable=False)
     last_failure_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
     blocked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Pair keys only: this account logged in from this address, so the address limit skips it.
+    known_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -1,18 +1,16 @@
 """/protected: the demo's protected resource."""
 
-from flask_jwt_extended import current_user, jwt_required
-
 from .api import Blueprint
-from .schemas import DashboardSchema, MessageSchema
+from .authentication import current_principal
+from .schemas import DashboardSchema
 
 blp = Blueprint("protected", __name__, url_prefix="/protected", description="Protected resources")
 
 
 @blp.route("/dashboard", methods=["GET"])
-@blp.doc(security=[{"bearerAuth": []}])
 @blp.response(200, DashboardSchema)
-@blp.alt_response(401, schema=MessageSchema, description="Missing, invalid, expired or revoked")
-@jwt_required()
+@blp.errors(503)
+@blp.token_required()
 def dashboard():
     """Greet the user behind the access token."""
-    return {"message": f"Welcome {current_user.username}, this is your dashboard"}
+    return {"message": f"Welcome {current_principal().username}, this is your dashboard"}

@@ -1,24 +1,41 @@
-"""Request and response schemas: they validate input and generate /openapi.json alike."""
-
-import re
+"""Request and response schemas: they validate input and generate /openapi.json alike, so every
+rule a request must follow is in the document."""
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
 
+from .accounts import USERNAME_REGEX, USERNAME_RULE, canonical_username
 from .errors import MISSING
+from .passwords import normalize
 
-USERNAME_RULE = "3 to 64 characters: ASCII letters, digits, '.', '_' or '-'"
-USERNAME_PATTERN = re.compile(r"^[A-Za-z0-9._-]{3,64}\Z")
 PASSWORD_MIN, PASSWORD_MAX = 8, 128
 # Logins accept longer passwords than registration does, so an account created before the
 # length rule (by the original demo) can still log in and be re-hashed.
 LOGIN_PASSWORD_MAX = 1024
-_UNSAFE_TEXT = re.compile(r"[\x00\ud800-\udfff]")
+# No NUL (PostgreSQL cannot store it) and no lone surrogate (not encodable as UTF-8).
+PLAIN_TEXT_REGEX = "^[^\\u0000\\ud800-\\udfff]*$"
+PLAIN_TEXT_RULE = "no NUL characters or unpaired surrogates"
+LENGTH_RULE = "counted after Unicode NFKC normalisation"
 
 
 def _plain_text(value: str) -> None:
-    # NUL cannot be stored by PostgreSQL, and a lone surrogate cannot be encoded as UTF-8.
-    if _UNSAFE_TEXT.search(value):
-        raise ValidationError("Must not contain NUL characters or unpaired surrogates.")
+    if "\x00" in value or any("\ud800" <= char <= "\udfff" for char in value):
+        raise ValidationError(f"Must contain {PLAIN_TEXT_RULE}.")
+
+
+def _username(value: str) -> None:
+    if canonical_username(value) is None:
+        raise ValidationError(f"Usernames are {USERNAME_RULE}.")
+
+
+def _normalized_length(minimum: int, maximum: int):
+    def check(value: str) -> None:
+        length = len(normalize(value))
+        if not minimum <= length <= maximum:
+            raise ValidationError(
+                f"Length must be between {minimum} and {maximum} characters ({LENGTH_RULE})."
+            )
+
+    return check
 
 
 def _required_text(*validators, **metadata) -> fields.String:
@@ -27,7 +44,37 @@ def _required_text(*validators, **metadata) -> fields.String:
         required=True,
         validate=[validate.Length(min=1, error=MISSING), _plain_text, *validators],
         error_messages={"required": MISSING, "null": MISSING},
-        metadata=metadata,
+        metadata={"pattern": PLAIN_TEXT_REGEX, **metadata},
+    )
+
+
+def _username_field() -> fields.String:
+    return _required_text(
+        _username,
+        description=f"{USERNAME_RULE}; compared case-insensitively (ASCII letters only)",
+        pattern=USERNAME_REGEX,
+        minLength=3,
+        maxLength=64,
+        example="testuser",
+    )
+
+
+def _new_password_field() -> fields.String:
+    return _required_text(
+        _normalized_length(PASSWORD_MIN, PASSWORD_MAX),
+        description=(
+            f"{PASSWORD_MIN} to {PASSWORD_MAX} characters {LENGTH_RULE}, {PLAIN_TEXT_RULE}, "
+            "no composition rules"
+        ),
+        example="testpass",
+    )
+
+
+def _current_password_field() -> fields.String:
+    return _required_text(
+        _normalized_length(1, LOGIN_PASSWORD_MAX),
+        description=f"at most {LOGIN_PASSWORD_MAX} characters {LENGTH_RULE}, {PLAIN_TEXT_RULE}",
+        example="testpass",
     )
 
 
@@ -39,39 +86,31 @@ class RequestSchema(Schema):
 
 class RegisterSchema(RequestSchema):
     missing_message = "Missing username or password"
-    username = _required_text(
-        validate.Regexp(USERNAME_PATTERN, error=f"Usernames are {USERNAME_RULE}."),
-        description=f"{USERNAME_RULE}; compared case-insensitively",
-        example="testuser",
-    )
-    password = _required_text(
-        validate.Length(max=PASSWORD_MAX, min=PASSWORD_MIN),
-        description=f"{PASSWORD_MIN} to {PASSWORD_MAX} characters, no composition rules",
-        example="testpass",
-    )
+    username = _username_field()
+    password = _new_password_field()
 
 
 class LoginSchema(RequestSchema):
     missing_message = "Missing username or password"
-    username = _required_text(validate.Length(max=64), example="testuser")
-    password = _required_text(validate.Length(max=LOGIN_PASSWORD_MAX), example="testpass")
+    username = _username_field()
+    password = _current_password_field()
 
 
 class PasswordChangeSchema(RequestSchema):
     missing_message = "Missing current_password or new_password"
-    current_password = _required_text(validate.Length(max=LOGIN_PASSWORD_MAX))
-    new_password = _required_text(
-        validate.Length(max=PASSWORD_MAX, min=PASSWORD_MIN),
-        description=f"{PASSWORD_MIN} to {PASSWORD_MAX} characters, no composition rules",
-    )
+    current_password = _current_password_field()
+    new_password = _new_password_field()
+
+
+class ErrorSchema(Schema):
+    """Every error: a sentence, and for validation errors the messages of each field."""
+
+    msg = fields.String(required=True)
+    errors = fields.Dict(metadata={"description": "Messages per field (validation errors only)"})
 
 
 class MessageSchema(Schema):
     msg = fields.String(required=True)
-
-
-class ValidationErrorSchema(MessageSchema):
-    errors = fields.Dict(metadata={"description": "Messages per field"})
 
 
 class DashboardSchema(Schema):

@@ -10,11 +10,13 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
+import jwt as pyjwt
 import pytest
 import requests
 from flask_migrate import upgrade
 
 from app import create_app
+from app.config import key_id
 from app.extensions import db
 from tests.pgserver import PostgresServer
 
@@ -82,6 +84,16 @@ def client(app):
 
 def bearer(token: str) -> dict:
     return {"Authorization": f"Bearer {token}"}
+
+
+def claims_of(token: str) -> dict:
+    """A token's claims, read without checking it (for building variants of a real token)."""
+    return pyjwt.decode(token, options={"verify_signature": False})
+
+
+def sign(claims: dict, key: str = TEST_KEY, algorithm: str = "HS256", **headers) -> str:
+    """A token signed with `key` (the test key by default), carrying that key's `kid`."""
+    return pyjwt.encode(claims, key, algorithm=algorithm, headers={"kid": key_id(key), **headers})
 
 
 def register(client, username="testuser", password="testpass"):

@@ -39,8 +39,10 @@ def test_defaults_are_safe():
     assert settings.access_token_seconds == 15 * 60
     assert settings.refresh_token_seconds == 30 * 24 * 3600
     assert settings.max_request_bytes == 16 * 1024
-    assert settings.throttle_account_failures == 5
-    assert settings.register_address_limit == 0
+    assert settings.throttle_pair_failures == 5
+    assert settings.throttle_account_failures == 100
+    assert settings.register_address_limit == 20
+    assert settings.sessions_per_user == 100
 
 
 @pytest.mark.parametrize(
@@ -67,6 +69,23 @@ def test_defaults_are_safe():
         ({"ARGON2_TIME_COST": "1"}, "ARGON2_TIME_COST must be between 2"),
         ({"LOG_LEVEL": "LOUD"}, "LOG_LEVEL must be one of"),
         ({"JWT_DECODE_CACHE_SIZE": "-1"}, "JWT_DECODE_CACHE_SIZE must be between 0"),
+        # Every number has an upper bound the code can handle.
+        ({"JWT_DECODE_CACHE_SIZE": "1000000"}, "JWT_DECODE_CACHE_SIZE must be between 0 and 65536"),
+        ({"LOGIN_THROTTLE_MAX_DELAY": "10000000000000"}, "LOGIN_THROTTLE_MAX_DELAY must be between"),
+        ({"LOGIN_THROTTLE_BASE_DELAY": "99999999"}, "LOGIN_THROTTLE_BASE_DELAY must be between"),
+        ({"LOGIN_THROTTLE_WINDOW": "99999999999"}, "LOGIN_THROTTLE_WINDOW must be between"),
+        ({"JWT_ACCESS_TOKEN_EXPIRES": "99999999999"}, "JWT_ACCESS_TOKEN_EXPIRES must be between"),
+        ({"LOGIN_THROTTLE_IP_FAILURES": "10" + "0" * 20}, "LOGIN_THROTTLE_IP_FAILURES must be"),
+        ({"DB_POOL_TIMEOUT": "0"}, "DB_POOL_TIMEOUT must be between 1"),
+        # Settings that only make sense together are checked together.
+        ({"LOGIN_THROTTLE_BASE_DELAY": "60", "LOGIN_THROTTLE_MAX_DELAY": "30"}, "at least"),
+        (
+            {"LOGIN_THROTTLE_PAIR_FAILURES": "10", "LOGIN_THROTTLE_ACCOUNT_FAILURES": "10"},
+            "must be higher than LOGIN_THROTTLE_PAIR_FAILURES",
+        ),
+        # The driver must be the pinned one, and installed.
+        ({"DATABASE_URL": "postgresql+psycopg2://u:p@h/db"}, "names the driver 'postgresql\\+psycopg2'"),
+        ({"DATABASE_URL": "postgresql+asyncpg://u:p@h/db"}, "which this app does not use"),
     ],
 )
 def test_unsafe_settings_are_refused_with_a_sentence_saying_what_to_set(env, sentence):

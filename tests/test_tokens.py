@@ -1,14 +1,13 @@
 """Refresh rotation, reuse detection, revocation, account endpoints and the signing keyring."""
 
 import jwt as pyjwt
-from flask_jwt_extended import decode_token
 from sqlalchemy import delete, event
 
+from app.authentication import SessionLookup
 from app.config import key_id
 from app.extensions import db
 from app.models import User
-from app.tokens import SessionLookup
-from tests.conftest import TEST_KEY, bearer, login, register
+from tests.conftest import TEST_KEY, bearer, claims_of, login, register, sign
 
 OTHER_KEY = "another-signing-key-fedcba9876543210-fedcba9876543210"
 
@@ -216,13 +215,8 @@ def test_a_tampered_token_is_refused(client, tokens):
 
 
 def test_a_token_without_a_login_session_is_refused(app, client, tokens):
-    with app.test_request_context():
-        claims = decode_token(tokens["access_token"])
-    forged = pyjwt.encode(
-        {k: v for k, v in claims.items() if k != "sid"},
-        TEST_KEY,
-        headers={"kid": key_id(TEST_KEY)},
-    )
+    claims = claims_of(tokens["access_token"])
+    forged = sign({k: v for k, v in claims.items() if k != "sid"})
     response = client.get("/protected/dashboard", headers=bearer(forged))
     assert response.status_code == 401
 
