@@ -130,7 +130,7 @@ def change_password(principal, current_password: str, new_password: str) -> int:
     keys = throttle.login_keys(canonical, request.remote_addr)
     _reserve_or_audit(keys, principal.username)
     user = _locked(principal.user_id)
-    if user is None or not sessions.is_live(principal.session_id):
+    if user is None:
         db.session.rollback()
         raise Unauthorized("Token has been revoked")
     # Checked under the lock: a concurrent change is either already in (this one is checked
@@ -139,6 +139,9 @@ def change_password(principal, current_password: str, new_password: str) -> int:
         db.session.commit()
         audit("password_change_failure", username=user.username, user_id=user.id)
         raise Forbidden("Current password is incorrect")
+    if not sessions.is_live(principal.session_id):  # revoked while this request was in flight
+        db.session.rollback()
+        raise Unauthorized("Token has been revoked")
     user.password_hash = passwords().hash(new_password)
     user.password_changed_at = clock.now()
     revoked = sessions.revoke_all(user.id, "password_change", keep=principal.session_id)

@@ -178,3 +178,80 @@ def test_a_forged_forwarded_address_cannot_break_throttling(make_app):
         headers={"X-Forwarded-For": "x" * 500},
     )
     assert response.status_code == 401
+
+
+# One Unicode rule: lengths after normalisation, and one canonical form of a username.
+
+THREE_AFTER_NFKC = "\u1100\u1161\u11a8" * 3  # 9 Hangul jamo that compose into 3 syllables
+LONG_AFTER_NFKC = "\ufb03" * 50  # 50 ligatures that become 150 letters
+
+
+@pytest.mark.parametrize("password", [THREE_AFTER_NFKC, "e\u0301" * 4, LONG_AFTER_NFKC])
+def test_a_passwords_length_is_counted_after_normalisation_at_registration(client, password):
+    response = _post(client, {"username": "testuser", "password": password})
+    _assert_json_error(response, 422)
+    assert "password" in response.get_json()["errors"]
+
+
+@pytest.mark.parametrize("password", [THREE_AFTER_NFKC, LONG_AFTER_NFKC])
+def test_a_passwords_length_is_counted_after_normalisation_at_password_change(client, password):
+    register(client)
+    access = login(client)["access_token"]
+    response = client.post(
+        "/auth/password",
+        headers={"Authorization": f"Bearer {access}"},
+        json={"current_password": "testpass", "new_password": password},
+    )
+    _assert_json_error(response, 422)
+    assert "new_password" in response.get_json()["errors"]
+
+
+# Characters that Python's (or a database's) case mapping turns into ASCII letters.
+LOOKALIKES = [
+    ("kate", "\u212aate"),  # KELVIN SIGN lowers to k
+    ("sam", "\u017fam"),  # LATIN SMALL LETTER LONG S uppers to S
+    ("tim", "t\u0131m"),  # LATIN SMALL LETTER DOTLESS I uppers to I
+    ("ivan", "\u0130van"),  # LATIN CAPITAL LETTER I WITH DOT lowers to i + combining dot
+    ("test", "\uff54\uff45\uff53\uff54"),  # full-width letters
+    ("office", "o\ufb03ce"),  # the ffi ligature
+]
+
+
+@pytest.mark.parametrize(("name", "spelling"), LOOKALIKES)
+def test_no_character_outside_the_rule_can_log_in_as_an_account(client, name, spelling):
+    register(client, name, "testpass")
+    response = client.post("/auth/login", json={"username": spelling, "password": "testpass"})
+    _assert_json_error(response, 422)
+    assert "username" in response.get_json()["errors"]
+    assert _post(client, {"username": spelling, "password": "testpass"}).status_code == 422
+
+
+@pytest.mark.parametrize(("name", "spelling"), LOOKALIKES)
+def test_operator_commands_take_only_canonical_names(app, client, name, spelling):
+    register(client, name, "testpass")
+    result = app.test_cli_runner().invoke(args=["deactivate-user", spelling])
+    assert result.exit_code != 0
+    assert "no user named" in result.output
+    login(client, name, "testpass")
+
+
+def test_login_accepts_every_case_of_a_registered_name_and_nothing_else(client):
+    register(client, "Alice.Smith-1", "password1")
+    for spelling in ("alice.smith-1", "ALICE.SMITH-1", "aLiCe.SmItH-1"):
+        login(client, spelling, "password1")
+    assert (
+        client.post(
+            "/auth/login", json={"username": "alice.smith-1 ", "password": "password1"}
+        ).status_code
+        == 422
+    )
+
+
+def test_canonical_usernames_are_ascii_lower_case_or_none():
+    from app.accounts import canonical_username
+
+    assert canonical_username("John.Doe-2_x") == "john.doe-2_x"
+    for _name, spelling in LOOKALIKES:
+        assert canonical_username(spelling) is None
+    assert canonical_username("ab") is None
+    assert canonical_username("abc\n") is None

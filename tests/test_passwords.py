@@ -1,5 +1,6 @@
 """Passwords: argon2id at OWASP's parameters, rehashing, the demo's hashes upgraded in place."""
 
+import pytest
 from argon2 import PasswordHasher, Type, extract_parameters
 from sqlalchemy import select
 from werkzeug.security import generate_password_hash
@@ -88,3 +89,51 @@ def test_an_unknown_user_costs_one_argon2_verification_at_the_same_parameters(mo
 def test_unicode_passwords_are_normalized(app, client):
     register(client, password="pa\u0073\u0307sword-\u00e9")  # s + combining dot, precomposed é
     login(client, password="pa\u1e61sword-e\u0301")  # precomposed ṡ, e + combining accent
+
+
+def _wrap(app):
+    result = app.test_cli_runner().invoke(args=["wrap-legacy-hashes"])
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+@pytest.mark.parametrize(
+    "method", ["scrypt", "pbkdf2:sha256", "pbkdf2:sha256:1000", "scrypt:16384:8:1"]
+)
+def test_demo_hashes_are_wrapped_in_argon2id_at_rest_and_still_verify(app, client, method):
+    legacy = generate_password_hash("testpass", method=method)
+    _insert_demo_user(app, legacy)
+    assert "wrapped 1 legacy password hashes" in _wrap(app)
+    stored = _stored_hash(app)
+    assert stored.startswith("wrapped:")
+    assert legacy.split("$")[2] not in stored  # nothing of the weak digest is kept
+    assert "$argon2id$" in stored
+    wrong = client.post("/auth/login", json={"username": "testuser", "password": "wrongpass"})
+    assert wrong.status_code == 401
+    assert _stored_hash(app) == stored
+    login(client)  # the next login replaces it with a plain argon2id hash
+    assert _stored_hash(app).startswith("$argon2id$")
+    login(client)
+
+
+def test_wrapping_again_changes_nothing(app):
+    _insert_demo_user(app, generate_password_hash("testpass", method="pbkdf2:sha256:1000"))
+    _wrap(app)
+    stored = _stored_hash(app)
+    assert "wrapped 0 legacy password hashes" in _wrap(app)
+    assert _stored_hash(app) == stored
+
+
+def test_wrapping_leaves_argon2id_and_corrupt_hashes_alone(app, client):
+    register(client)
+    _insert_demo_user_named(app, "broken", "pbkdf2:nonsense")
+    before = _stored_hash(app)
+    assert "wrapped 0 legacy password hashes" in _wrap(app)
+    assert _stored_hash(app) == before
+    assert _stored_hash(app, "broken") == "pbkdf2:nonsense"
+
+
+def _insert_demo_user_named(app, username: str, password_hash: str) -> None:
+    with app.app_context():
+        db.session.add(User(username=username, password_hash=password_hash))
+        db.session.commit()
