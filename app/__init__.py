@@ -2,7 +2,8 @@
 
 from pathlib import Path
 
-from flask import Flask
+from flask import Flask, request
+from werkzeug.exceptions import NotFound
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import RequestRedirect
 
@@ -24,6 +25,13 @@ class App(Flask):
         response.headers.pop("Content-Type", None)
         return response
 
+    def raise_routing_exception(self, request):
+        """A redirect would build its URL from the Host header: answer 404 instead. (Flask never
+        passes a routing redirect to an error handler.)"""
+        if isinstance(request.routing_exception, RequestRedirect):
+            raise NotFound()
+        super().raise_routing_exception(request)
+
 
 def create_app(env=None) -> Flask:
     """Build the app from the environment (or `env`); raises ConfigError on a bad setting.
@@ -36,7 +44,6 @@ def create_app(env=None) -> Flask:
     # `//auth/login` or `/auth/login/` is a 404, not a redirect: a redirect would build its URL
     # from the Host header.
     app.url_map.merge_slashes = False
-    app.url_map.strict_slashes = False
     app.extensions["settings"] = settings
     app.extensions["passwords"] = Passwords(
         settings.argon2_time_cost, settings.argon2_memory_kib, settings.argon2_parallelism
@@ -54,9 +61,13 @@ def create_app(env=None) -> Flask:
     for blueprint in (health.blp, auth.blp, protected.blp):
         api.register_blueprint(blueprint)
 
-    @app.errorhandler(RequestRedirect)
-    def _no_redirects(_error):
-        return errors.json_error(404, errors.MESSAGES[404])
+    @app.before_request
+    def _exact_paths_only():
+        # Werkzeug's router strips a path's leading slashes and, with strict_slashes off, matches a
+        # trailing one: `//auth/login` and `/auth/login/` would reach the login view.
+        path = request.environ.get("PATH_INFO", "")
+        if "//" in path or (path.endswith("/") and path != "/"):
+            raise NotFound()
 
     cli.init_app(app)
     return app

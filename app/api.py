@@ -14,16 +14,24 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from . import authentication, tokens
 from .errors import MESSAGES, MISSING, json_error
-from .schemas import ErrorSchema
+from .schemas import ErrorSchema, ValidationErrorSchema
 
 NOT_AN_OBJECT = "Request body must be a JSON object"
 NOT_JSON = "Request body is not valid JSON"
 
-RETRY_AFTER = {"Retry-After": {"description": "Seconds to wait", "schema": {"type": "integer"}}}
+# Always sent with the statuses they document (errors.py), hence required.
+RETRY_AFTER = {
+    "Retry-After": {
+        "description": "Seconds to wait before trying again",
+        "required": True,
+        "schema": {"type": "integer", "minimum": 1},
+    }
+}
 WWW_AUTHENTICATE = {
     "WWW-Authenticate": {
         "description": 'RFC 6750: `Bearer`, with `error="invalid_token"` when a token was sent',
-        "schema": {"type": "string"},
+        "required": True,
+        "schema": {"type": "string", "enum": ["Bearer", 'Bearer error="invalid_token"']},
     }
 }
 
@@ -31,13 +39,25 @@ WWW_AUTHENTICATE = {
 def read_body() -> bytes:
     """The whole body, or 413 past MAX_CONTENT_LENGTH, with a Content-Length or chunked."""
     limit = current_app.config["MAX_CONTENT_LENGTH"]
-    if (request.content_length or 0) > limit:
+    length = request.content_length
+    if (length or 0) > limit:
         raise RequestEntityTooLarge()
-    # A chunked body has no length up front: read one byte past the limit to know.
-    body = request.stream.read(limit + 1)
+    if length is None and request.environ.get("wsgi.input_terminated"):
+        # Chunked: the server ends the stream where the body ends. Werkzeug's request.stream
+        # stops at the limit itself, which would cut an oversized body to a parsable 16 KiB, so
+        # read the server's stream to one byte past the limit to know.
+        stream, wanted = request.input_stream, limit + 1
+    else:
+        stream, wanted = request.stream, length or 0
+    body = bytearray()
+    while len(body) < wanted:  # a read may return less than asked
+        chunk = stream.read(wanted - len(body))
+        if not chunk:
+            break
+        body += chunk
     if len(body) > limit:
         raise RequestEntityTooLarge()
-    return body
+    return bytes(body)
 
 
 class JsonObjectParser(FlaskParser):
@@ -70,12 +90,12 @@ class Blueprint(SmorestBlueprint):
         descriptions = {
             400: "Body missing, not JSON or not an object, or a required field missing",
             401: "Authentication failed",
-            403: "Forbidden",
-            409: "Conflict",
+            403: "The current password is wrong",
+            409: "The username is taken",
             413: MESSAGES[413],
             415: MESSAGES[415],
             422: "A field breaks its rule; `errors` holds the messages per field",
-            429: "Too many attempts",
+            429: "Too many attempts: wait the `Retry-After` seconds",
             503: "The database did not answer",
         }
         headers = {401: WWW_AUTHENTICATE, 429: RETRY_AFTER, 503: RETRY_AFTER}
@@ -84,7 +104,7 @@ class Blueprint(SmorestBlueprint):
             for status in statuses:
                 view = self.alt_response(
                     status,
-                    schema=ErrorSchema,
+                    schema=ValidationErrorSchema if status == 422 else ErrorSchema,
                     description=descriptions[status],
                     headers=headers.get(status),
                 )(view)

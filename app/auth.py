@@ -23,6 +23,14 @@ blp = Blueprint("auth", __name__, url_prefix="/auth", description="Accounts and 
 
 # RFC 6749 5.1: an answer that carries tokens must not be stored by any cache.
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+NO_STORE_HEADERS = {
+    name: {
+        "description": "RFC 6749 5.1: the answer carries tokens and must not be cached",
+        "required": True,
+        "schema": {"type": "string", "enum": [value]},
+    }
+    for name, value in NO_STORE.items()
+}
 
 
 @blp.after_request
@@ -44,7 +52,7 @@ def register(body):
 
 @blp.route("/login", methods=["POST"])
 @blp.arguments(LoginSchema)
-@blp.response(200, TokenPairSchema)
+@blp.response(200, TokenPairSchema, headers=NO_STORE_HEADERS)
 @blp.errors(400, 401, 413, 415, 422, 429, 503)
 def login(body):
     """Exchange a username and password for an access token and a refresh token."""
@@ -53,7 +61,7 @@ def login(body):
 
 @blp.route("/refresh", methods=["POST"])
 @blp.doc(description="Send the refresh token as the bearer token.")
-@blp.response(200, TokenPairSchema)
+@blp.response(200, TokenPairSchema, headers=NO_STORE_HEADERS)
 @blp.errors(503)
 @blp.token_required(tokens.REFRESH)
 def refresh():

@@ -17,6 +17,7 @@ from .errors import Unauthorized
 from .extensions import db
 
 SCHEME = "bearer"
+BEARER_ONLY = "Authorization header must be 'Bearer <token>'"
 
 
 @dataclass(frozen=True)
@@ -35,8 +36,11 @@ def bearer_token() -> str:
         raise Unauthorized("Missing Authorization Header", token_presented=False)
     scheme, _, token = header.partition(" ")
     token = token.strip()
-    if scheme.lower() != SCHEME or not token or " " in token:
-        raise tokens.InvalidToken("Authorization header must be 'Bearer <token>'")
+    if scheme.lower() != SCHEME:
+        # RFC 6750 3.1: another scheme (Basic, ...) presents no bearer token: a bare challenge.
+        raise Unauthorized(BEARER_ONLY, token_presented=False)
+    if not token or " " in token:
+        raise tokens.InvalidToken(BEARER_ONLY)
     return token
 
 

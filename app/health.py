@@ -5,10 +5,11 @@ from flask import current_app
 from flask_smorest import abort
 from sqlalchemy import text
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
 from .api import Blueprint
 from .extensions import db
-from .schemas import MessageSchema, StatusSchema
+from .schemas import ErrorSchema, MessageSchema, StatusSchema
 
 blp = Blueprint("health", __name__, description="Service status")
 
@@ -39,12 +40,12 @@ def healthz():
 
 @blp.route("/readyz", methods=["GET"])
 @blp.response(200, StatusSchema)
-@blp.alt_response(503, schema=MessageSchema, description="Database down or schema not at head")
+@blp.alt_response(503, schema=ErrorSchema, description="Database down or schema not at head")
 def readyz():
     """Readiness: the database answers and its schema is at the migration head."""
     try:
         current = set(db.session.execute(text("SELECT version_num FROM alembic_version")).scalars())
-    except OperationalError:
+    except (OperationalError, PoolTimeoutError):  # down, or no pooled connection free
         db.session.rollback()
         abort(503, message="Database unavailable")
     except SQLAlchemyError:

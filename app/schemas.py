@@ -14,7 +14,10 @@ LOGIN_PASSWORD_MAX = 1024
 # No NUL (PostgreSQL cannot store it) and no lone surrogate (not encodable as UTF-8).
 PLAIN_TEXT_REGEX = "^[^\\u0000\\ud800-\\udfff]*$"
 PLAIN_TEXT_RULE = "no NUL characters or unpaired surrogates"
+# JSON Schema's minLength/maxLength count code points before normalisation, so a length counted
+# after it is stated in the field's description only.
 LENGTH_RULE = "counted after Unicode NFKC normalisation"
+MISSING_RULE = "absent, null or empty counts as missing (400)"
 
 
 def _plain_text(value: str) -> None:
@@ -38,13 +41,17 @@ def _normalized_length(minimum: int, maximum: int):
     return check
 
 
-def _required_text(*validators, **metadata) -> fields.String:
+def _required_text(*validators, description: str, **metadata) -> fields.String:
     """A required string whose absence, null or emptiness counts as "missing"."""
     return fields.String(
         required=True,
         validate=[validate.Length(min=1, error=MISSING), _plain_text, *validators],
         error_messages={"required": MISSING, "null": MISSING},
-        metadata={"pattern": PLAIN_TEXT_REGEX, **metadata},
+        metadata={
+            "pattern": PLAIN_TEXT_REGEX,
+            "description": f"{description}; {MISSING_RULE}",
+            **metadata,
+        },
     )
 
 
@@ -103,10 +110,20 @@ class PasswordChangeSchema(RequestSchema):
 
 
 class ErrorSchema(Schema):
-    """Every error: a sentence, and for validation errors the messages of each field."""
+    """Every error but a validation error: one sentence."""
 
     msg = fields.String(required=True)
-    errors = fields.Dict(metadata={"description": "Messages per field (validation errors only)"})
+
+
+class ValidationErrorSchema(ErrorSchema):
+    """A validation error (422): the sentence, and the messages of each field that broke a rule."""
+
+    errors = fields.Dict(
+        keys=fields.String(),
+        values=fields.List(fields.String()),
+        required=True,
+        metadata={"description": "The messages of each field that broke its rule"},
+    )
 
 
 class MessageSchema(Schema):

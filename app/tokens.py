@@ -116,6 +116,7 @@ def _claims(payload: dict) -> Claims:
         isinstance(sub, str)
         and sub.isascii()
         and sub.isdigit()
+        and len(sub) <= len(str(MAX_USER_ID))  # int() refuses strings past 4300 digits
         and int(sub) <= MAX_USER_ID
         and isinstance(sid, str)
         and isinstance(jti, str)
