@@ -6,6 +6,7 @@ claims (tokens.py), the live login it belongs to (one query), and the request's 
 
 import functools
 import threading
+import time
 import uuid
 from dataclasses import dataclass
 
@@ -91,7 +92,9 @@ class SessionLookup:
     psycopg prepares the statement on the server after its first uses. The statement is retried
     once on a fresh connection when the held one is unusable: the server dropped it (a restart), or
     a migration changed a column's type under the prepared plan. A second failure reaches the 503
-    handler.
+    handler. A database that did not answer in time is not retried, since a retry would wait as
+    long again: a connect timeout, a statement cancelled by the statement timeout, or any failure
+    that came after a wait (an open connection whose host stopped answering).
     """
 
     SQL = (
@@ -102,6 +105,10 @@ class SessionLookup:
     # A held connection is replaced on these: a dropped connection, and "cached plan must not
     # change result type" (a column's type changed under the prepared statement).
     RETRY_ON = (psycopg.OperationalError, psycopg.errors.FeatureNotSupported)
+    # Timeouts; a cancelled statement also leaves the connection usable, so it is kept.
+    NOT_RETRIED = (psycopg.errors.ConnectionTimeout, psycopg.errors.QueryCanceled)
+    # A dropped connection or a changed plan fails at once; a failure after this long was a wait.
+    RETRY_WITHIN_SECONDS = 1.0
 
     def __init__(self, engine):
         self._engine = engine
@@ -109,10 +116,15 @@ class SessionLookup:
 
     def fetch(self, session_id: uuid.UUID, user_id: int) -> tuple[str, bool] | None:
         """(username, is_active) while the login is live; None once revoked, pruned or deleted."""
+        started = time.monotonic()
         try:
             return self._execute(session_id, user_id)
+        except self.NOT_RETRIED:
+            raise
         except self.RETRY_ON:
             self.close()
+            if time.monotonic() - started > self.RETRY_WITHIN_SECONDS:
+                raise
             return self._execute(session_id, user_id)
 
     def _execute(self, session_id: uuid.UUID, user_id: int):

@@ -5,8 +5,10 @@ Every problem is reported as a ConfigError whose message says which variable to 
 
 import hashlib
 import os
+import re
 from dataclasses import dataclass
 
+import click
 from flask import current_app
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
@@ -39,8 +41,12 @@ ARGON2_MIN_MEMORY_KIB = 19 * 1024
 ARGON2_MIN_TIME_COST = 2
 
 
-class ConfigError(RuntimeError):
-    """The environment does not describe a usable configuration."""
+class ConfigError(click.ClickException, RuntimeError):
+    """The environment does not describe a usable configuration.
+
+    A ClickException, so that every `flask --app app ...` command answers `Error: <sentence>` and
+    exits 1 instead of printing a traceback; gunicorn still exits non-zero with the sentence.
+    """
 
 
 @dataclass(frozen=True)
@@ -129,6 +135,38 @@ def _database_url(env) -> str:
     return raw
 
 
+# Connection parameters the app sets from its own settings (libpq's names): a DATABASE_URL that also
+# sets one is refused, since one of the two values would be silently ignored.
+OWNED_URL_PARAMETERS = {
+    "connect_timeout": "DB_CONNECT_TIMEOUT",
+    "tcp_user_timeout": "DB_CONNECT_TIMEOUT",
+}
+_STATEMENT_TIMEOUT = re.compile(r"statement[_-]timeout", re.IGNORECASE)
+
+
+def _database_options(env, database_url: str) -> str:
+    """The server options the operator asked for (DATABASE_URL's `options`, else PGOPTIONS, as
+    libpq would read them), to which the app adds its statement timeout."""
+    query = make_url(database_url).query
+    for parameter, setting in OWNED_URL_PARAMETERS.items():
+        if parameter in query:
+            raise ConfigError(
+                f"DATABASE_URL sets {parameter}, which the app sets from {setting}: "
+                f"remove it from the URL and set {setting} (seconds) instead."
+            )
+    if "options" in query:
+        value, source = query["options"], "DATABASE_URL's options parameter"
+        value = " ".join(value) if isinstance(value, tuple) else value
+    else:
+        value, source = env.get("PGOPTIONS", ""), "PGOPTIONS"
+    if _STATEMENT_TIMEOUT.search(value):
+        raise ConfigError(
+            f"{source} sets statement_timeout, which the app sets from DB_STATEMENT_TIMEOUT: "
+            "remove it there and set DB_STATEMENT_TIMEOUT (seconds) instead."
+        )
+    return value.strip()
+
+
 def _int(env, name: str, default: int, minimum: int, maximum: int) -> int:
     """A whole number within bounds the code can handle (every setting has both bounds)."""
     raw = env.get(name)
@@ -168,6 +206,9 @@ class Settings:
     db_pool_size: int
     db_max_overflow: int
     db_pool_timeout: int
+    db_connect_timeout: int
+    db_statement_timeout: int
+    database_options: str
     jwt_decode_cache_size: int
     log_level: str
 
@@ -198,8 +239,9 @@ class Settings:
                 f"LOGIN_THROTTLE_PAIR_FAILURES ({pair}): the limit across all addresses is for "
                 "distributed guessing, and one address must not be able to block the owner."
             )
+        database_url = _database_url(env)
         return cls(
-            database_url=_database_url(env),
+            database_url=database_url,
             signing_keys=_signing_keys(env),
             access_token_seconds=access,
             refresh_token_seconds=refresh,
@@ -221,10 +263,31 @@ class Settings:
             db_pool_size=_int(env, "DB_POOL_SIZE", 5, 1, 100),
             db_max_overflow=_int(env, "DB_MAX_OVERFLOW", 10, 0, 100),
             db_pool_timeout=_int(env, "DB_POOL_TIMEOUT", 3, 1, 60),
+            # libpq and psycopg wait at least 2 s for a connection whatever is asked, so 2 is the
+            # lowest value that means what it says.
+            db_connect_timeout=_int(env, "DB_CONNECT_TIMEOUT", 3, 2, 60),
+            db_statement_timeout=_int(env, "DB_STATEMENT_TIMEOUT", 5, 1, 300),
+            database_options=_database_options(env, database_url),
             # About 1 KiB per entry: the upper bound keeps the cache under 64 MiB per worker.
             jwt_decode_cache_size=_int(env, "JWT_DECODE_CACHE_SIZE", 1024, 0, 65_536),
             log_level=log_level,
         )
+
+    def connect_args(self) -> dict:
+        """psycopg's connection parameters, the same over TCP and over a Unix socket.
+
+        connect_timeout bounds opening a connection (up to the server's first answer);
+        tcp_user_timeout closes an open TCP connection whose host stops acknowledging what is sent
+        (a paused or unplugged host; libpq ignores it on a socket); the statement timeout, passed at
+        start-up so it costs no round trip, has the server cancel a statement that waits or runs
+        longer (SQLSTATE 57014).
+        """
+        statement_timeout = f"-c statement_timeout={self.db_statement_timeout * 1000}"
+        return {
+            "connect_timeout": self.db_connect_timeout,
+            "tcp_user_timeout": self.db_connect_timeout * 1000,
+            "options": f"{self.database_options} {statement_timeout}".strip(),
+        }
 
     def flask_config(self) -> dict:
         return {
@@ -233,7 +296,9 @@ class Settings:
             # sees them; pool_recycle keeps idle connections from outliving server-side timeouts.
             # A request that finds the pool exhausted waits pool_timeout, then answers 503.
             # hide_parameters keeps statement values (usernames, hashes) out of every error text.
+            # A database that does not answer is given up on after the timeouts of connect_args().
             "SQLALCHEMY_ENGINE_OPTIONS": {
+                "connect_args": self.connect_args(),
                 "pool_pre_ping": True,
                 "pool_size": self.db_pool_size,
                 "max_overflow": self.db_max_overflow,

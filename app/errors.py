@@ -6,11 +6,13 @@ views need no try/except.
 
 import psycopg
 from flask import Flask, jsonify
-from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from werkzeug.exceptions import InternalServerError
 
+from .config import settings
 from .extensions import db
+from .logs import describe_database_error
 
 # Fields whose required/null/empty error carries this text make the request "missing" data, which
 # the demo answered with 400 and a fixed sentence (the schema's `missing_message`).
@@ -85,6 +87,31 @@ def unavailable():
     return json_error(503, MESSAGES[503], {"Retry-After": "1"})
 
 
+def database_failure(error) -> str:
+    """What the log says about a database that failed a request: whether it did not answer in
+    time, and the error's type and SQLSTATE, never its text (which can quote the statement)."""
+    original = error.orig if isinstance(error, DBAPIError) else error
+    described = describe_database_error(error)
+    if isinstance(original, psycopg.errors.ConnectionTimeout):
+        return (
+            "database did not answer in time: no connection within DB_CONNECT_TIMEOUT "
+            f"({settings().db_connect_timeout} s): {described}"
+        )
+    if isinstance(original, psycopg.errors.QueryCanceled):
+        return (
+            "database did not answer in time: statement cancelled after DB_STATEMENT_TIMEOUT "
+            f"({settings().db_statement_timeout} s): {described}"
+        )
+    if getattr(original, "sqlstate", None) is None and "timed out" in str(original):
+        # libpq's own text (the kernel's ETIMEDOUT), never the server's: tcp_user_timeout closed an
+        # open connection whose host acknowledged nothing. Only its type is logged.
+        return (
+            "database did not answer in time: an open connection timed out after "
+            f"DB_CONNECT_TIMEOUT ({settings().db_connect_timeout} s): {described}"
+        )
+    return f"database unavailable: connection failed or lost: {described}"
+
+
 def init_app(app: Flask) -> None:
     @app.errorhandler(ApiError)
     def _refused(error: ApiError):
@@ -95,9 +122,10 @@ def init_app(app: Flask) -> None:
     @app.errorhandler(psycopg.OperationalError)
     @app.errorhandler(InterfaceError)
     def _database_unavailable(error):
-        # Most often the database is restarting; the pool replaces the dead connections. The
-        # message is left out: the driver's text can quote the statement's values.
-        app.logger.error("database unavailable: %s", type(error).__name__)
+        # The database is restarting (the pool replaces the dead connections), unreachable, or did
+        # not answer within DB_CONNECT_TIMEOUT or DB_STATEMENT_TIMEOUT. The driver's text is left
+        # out: it can quote the statement's values.
+        app.logger.error("%s", database_failure(error))
         db.session.rollback()
         return unavailable()
 

@@ -6,6 +6,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -119,6 +120,44 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+class SilentDatabase:
+    """A loopback TCP listener that accepts connections and never answers, as a hung database host
+    does: `with SilentDatabase() as silent: ... silent.url ... silent.accepted`. Its thread accepts
+    for `seconds` at most; every connection and the listener are closed on leaving."""
+
+    def __init__(self, seconds: float = 60):
+        self.seconds = seconds
+        self._server = socket.create_server(("127.0.0.1", 0))
+        self._server.settimeout(0.1)
+        self._held: list[socket.socket] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._accept, daemon=True)
+        self.url = f"postgresql://nobody:nothing@127.0.0.1:{self._server.getsockname()[1]}/nowhere"
+
+    @property
+    def accepted(self) -> int:
+        return len(self._held)
+
+    def _accept(self) -> None:
+        deadline = time.monotonic() + self.seconds
+        while not self._stop.is_set() and time.monotonic() < deadline:
+            try:
+                self._held.append(self._server.accept()[0])
+            except TimeoutError:
+                continue
+
+    def __enter__(self) -> "SilentDatabase":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_exc) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+        for connection in self._held:
+            connection.close()
+        self._server.close()
 
 
 class Gunicorn:

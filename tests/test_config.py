@@ -86,6 +86,23 @@ def test_defaults_are_safe():
         # The driver must be the pinned one, and installed.
         ({"DATABASE_URL": "postgresql+psycopg2://u:p@h/db"}, "the driver 'postgresql\\+psycopg2'"),
         ({"DATABASE_URL": "postgresql+asyncpg://u:p@h/db"}, "which this app does not use"),
+        ({"DB_CONNECT_TIMEOUT": "1"}, "DB_CONNECT_TIMEOUT must be between 2 and 60, not 1"),
+        ({"DB_CONNECT_TIMEOUT": "61"}, "DB_CONNECT_TIMEOUT must be between 2 and 60, not 61"),
+        ({"DB_CONNECT_TIMEOUT": "3s"}, "DB_CONNECT_TIMEOUT must be a whole number"),
+        ({"DB_STATEMENT_TIMEOUT": "0"}, "DB_STATEMENT_TIMEOUT must be between 1 and 300, not 0"),
+        ({"DB_STATEMENT_TIMEOUT": "301"}, "DB_STATEMENT_TIMEOUT must be between 1 and 300"),
+        ({"DB_STATEMENT_TIMEOUT": "5000ms"}, "DB_STATEMENT_TIMEOUT must be a whole number"),
+        (
+            {"DATABASE_URL": URL + "?connect_timeout=10"},
+            "DATABASE_URL sets connect_timeout, which the app sets from DB_CONNECT_TIMEOUT",
+        ),
+        ({"DATABASE_URL": URL + "?tcp_user_timeout=9000"}, "DATABASE_URL sets tcp_user_timeout"),
+        (
+            {"DATABASE_URL": URL + "?options=-c%20statement_timeout%3D0"},
+            "DATABASE_URL's options parameter sets statement_timeout, which the app sets from "
+            "DB_STATEMENT_TIMEOUT",
+        ),
+        ({"PGOPTIONS": "--statement-timeout=0"}, "PGOPTIONS sets statement_timeout"),
     ],
 )
 def test_unsafe_settings_are_refused_with_a_sentence_saying_what_to_set(env, sentence):

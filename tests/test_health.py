@@ -37,17 +37,30 @@ def test_readyz_answers_503_when_the_schema_is_not_migrated(pg, make_app):
     assert "not migrated" in response.get_json()["msg"]
 
 
-def test_readyz_answers_503_when_the_schema_is_behind_the_head(pg, make_app):
-    pg.psql("DROP DATABASE IF EXISTS flask_jwt_api_behind")
-    pg.psql("CREATE DATABASE flask_jwt_api_behind")
+def _database_at_revision(pg, revision: str) -> str:
+    pg.psql("DROP DATABASE IF EXISTS flask_jwt_api_revision")
+    pg.psql("CREATE DATABASE flask_jwt_api_revision")
     pg.psql(
-        "CREATE TABLE alembic_version (version_num varchar(32) PRIMARY KEY)", "flask_jwt_api_behind"
+        "CREATE TABLE alembic_version (version_num varchar(32) PRIMARY KEY)",
+        "flask_jwt_api_revision",
     )
-    pg.psql("INSERT INTO alembic_version VALUES ('0000')", "flask_jwt_api_behind")
-    client = make_app(DATABASE_URL=pg.url("flask_jwt_api_behind")).test_client()
+    pg.psql(f"INSERT INTO alembic_version VALUES ('{revision}')", "flask_jwt_api_revision")  # noqa: S608
+    return pg.url("flask_jwt_api_revision")
+
+
+def test_readyz_answers_503_when_the_schema_is_behind_the_head(pg, make_app):
+    client = make_app(DATABASE_URL=_database_at_revision(pg, "0001")).test_client()
     response = client.get("/readyz")
     assert response.status_code == 503
     assert "not at the migration head" in response.get_json()["msg"]
+
+
+def test_readyz_is_ready_on_a_newer_schema_as_after_a_rollback(pg, make_app):
+    # Migrations only expand, so the previous release runs on the schema of the next one.
+    client = make_app(
+        DATABASE_URL=_database_at_revision(pg, "9999_from_a_newer_release")
+    ).test_client()
+    assert client.get("/readyz").status_code == 200
 
 
 def test_a_protected_request_while_the_database_is_down_answers_503_json(make_app):

@@ -91,6 +91,8 @@ def run_migrations_online():
         context.configure(connection=connection, target_metadata=get_metadata(), **conf_args)
 
         with context.begin_transaction():
+            # DB_STATEMENT_TIMEOUT bounds the app's requests; a migration may rightly run longer.
+            connection.exec_driver_sql("SET LOCAL statement_timeout = 0")
             context.run_migrations()
 
 
