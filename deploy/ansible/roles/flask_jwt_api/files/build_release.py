@@ -4,7 +4,8 @@
 every file that goes into it and the hashed requirements. The same sources always give the same
 name, so a release is built once and a re-run finds it in the cache.
 
-Usage: build_release.py SOURCE_DIR CACHE_DIR. Prints JSON: name, wheel, lock, built.
+Usage: build_release.py SOURCE_DIR CACHE_DIR. Prints JSON: name, wheel, lock, built, and the
+release's migration heads (so check mode can say which migrations a deploy would run).
 """
 
 import hashlib
@@ -35,6 +36,12 @@ def content_hash(source: Path, paths: list[str]) -> str:
     return digest.hexdigest()[:12]
 
 
+def migration_heads(source: Path) -> list[str]:
+    from alembic.script import ScriptDirectory  # the control machine's tools include alembic
+
+    return sorted(ScriptDirectory(str(source / "app" / "migrations")).get_heads())
+
+
 def main() -> int:
     source, cache = Path(sys.argv[1]).resolve(), Path(sys.argv[2])
     paths = tracked_files(source)
@@ -63,9 +70,8 @@ def main() -> int:
             shutil.rmtree(release, ignore_errors=True)
             partial.rename(release)  # complete or absent, never half-built
         wheel = next(release.glob("*.whl"))
-    print(
-        json.dumps({"name": name, "wheel": str(wheel), "lock": str(release / LOCK), "built": built})
-    )
+    result = {"name": name, "wheel": str(wheel), "lock": str(release / LOCK), "built": built}
+    print(json.dumps({**result, "heads": migration_heads(source)}))
     return 0
 
 
