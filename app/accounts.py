@@ -42,11 +42,8 @@ def passwords() -> Passwords:
     return current_app.extensions["passwords"]
 
 
-def _find(canonical: str, lock: bool = False) -> User | None:
-    query = select(User).where(User.named(canonical))
-    if lock:
-        query = query.with_for_update()
-    return db.session.execute(query).scalar_one_or_none()
+def _find(canonical: str) -> User | None:
+    return db.session.execute(select(User).where(User.named(canonical))).scalar_one_or_none()
 
 
 def get(user_id: int) -> User | None:

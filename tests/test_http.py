@@ -196,6 +196,16 @@ def _chunks(body: bytes, size: int = 1024):
         yield body[start : start + size]
 
 
+def _register_chunked(server, body: bytes, size: int = 1024):
+    """POST /auth/register with `body` sent chunked (a generator body has no Content-Length)."""
+    return requests.post(
+        server.url + "/auth/register",
+        data=_chunks(body, size),
+        headers={"Content-Type": "application/json"},
+        timeout=10,
+    )
+
+
 def _register_body(password: str) -> bytes:
     return b'{"username": "testuser", "password": "' + password.encode() + b'"}'
 
@@ -204,12 +214,7 @@ def _register_body(password: str) -> bytes:
 def test_a_chunked_body_over_the_limit_is_refused_with_413_json(gunicorn):
     body = _register_body("x" * 20_000)
     with gunicorn(workers=1) as server:
-        response = requests.post(
-            server.url + "/auth/register",
-            data=_chunks(body),
-            headers={"Content-Type": "application/json"},
-            timeout=10,
-        )
+        response = _register_chunked(server, body)
     assert response.request.headers["Transfer-Encoding"] == "chunked"
     assert "Content-Length" not in response.request.headers
     assert response.status_code == 413
@@ -222,12 +227,7 @@ def test_a_chunked_body_over_the_limit_is_not_cut_to_a_parsable_prefix(gunicorn)
     # Its first 16 KiB are a valid registration: only the whole body may be judged.
     body = _register_body("testpass") + b" " * 20_000
     with gunicorn(workers=1) as server:
-        response = requests.post(
-            server.url + "/auth/register",
-            data=_chunks(body),
-            headers={"Content-Type": "application/json"},
-            timeout=10,
-        )
+        response = _register_chunked(server, body)
         assert response.status_code == 413, response.text
         login = requests.post(
             server.url + "/auth/login",
@@ -242,24 +242,14 @@ def test_a_chunked_body_of_exactly_the_limit_is_accepted(gunicorn):
     body = _register_body("testpass")
     body += b" " * (16 * 1024 - len(body))
     with gunicorn(workers=1) as server:
-        response = requests.post(
-            server.url + "/auth/register",
-            data=_chunks(body),
-            headers={"Content-Type": "application/json"},
-            timeout=10,
-        )
+        response = _register_chunked(server, body)
     assert response.status_code == 201, response.text
 
 
 @pytest.mark.slow
 def test_a_small_chunked_body_is_read_whole(gunicorn):
     with gunicorn(workers=1) as server:
-        response = requests.post(
-            server.url + "/auth/register",
-            data=_chunks(_register_body("testpass"), size=7),
-            headers={"Content-Type": "application/json"},
-            timeout=10,
-        )
+        response = _register_chunked(server, _register_body("testpass"), size=7)
         assert response.request.headers["Transfer-Encoding"] == "chunked"
         assert response.status_code == 201, response.text
         pair = requests.post(

@@ -12,7 +12,7 @@ from werkzeug.security import generate_password_hash
 from app.extensions import db
 from app.models import User
 from app.passwords import Passwords
-from tests.conftest import bearer, login, register
+from tests.conftest import bearer, login, register, simultaneously
 
 NEW = "brand-new-pass"
 
@@ -128,22 +128,6 @@ def test_a_login_finished_before_a_password_change_is_ended_by_it(client):
     assert client.post("/auth/refresh", headers=bearer(earlier["refresh_token"])).status_code == 401
 
 
-def _simultaneously(calls) -> list:
-    barrier = threading.Barrier(len(calls))
-    results = [None] * len(calls)
-
-    def run(index):
-        barrier.wait()
-        results[index] = calls[index]()
-
-    threads = [threading.Thread(target=run, args=(index,)) for index in range(len(calls))]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return results
-
-
 @pytest.mark.slow
 def test_two_simultaneous_password_changes_give_one_200_and_one_403(gunicorn):
     with gunicorn(workers=4) as server:
@@ -166,7 +150,7 @@ def test_two_simultaneous_password_changes_give_one_200_and_one_403(gunicorn):
                     ).status_code
                 )
 
-            statuses = _simultaneously(
+            statuses = simultaneously(
                 [change(tokens[0]["access_token"], "first-new-pass"),
                  change(tokens[1]["access_token"], "second-new-pass")]
             )  # fmt: skip

@@ -1,7 +1,7 @@
 """Throttling: per (account, address) pair first, per account only for distributed guessing, per
 address for spraying; reserved before the password is checked; kept in PostgreSQL."""
 
-import threading
+import functools
 from datetime import timedelta
 
 import pytest
@@ -10,7 +10,7 @@ from sqlalchemy import select, text, update
 
 from app.extensions import db
 from app.models import LoginThrottle
-from tests.conftest import bearer, login, register
+from tests.conftest import bearer, login, register, simultaneously
 
 
 def _attempt(client, username="testuser", password="wrongpass", address=None):
@@ -243,22 +243,6 @@ def test_live_sessions_per_user_are_capped_oldest_revoked_first(make_app):
     assert refresh.status_code == 401
 
 
-def _simultaneously(count: int, call) -> list[int]:
-    barrier = threading.Barrier(count)
-    statuses = []
-
-    def run(number):
-        barrier.wait()
-        statuses.append(call(number))
-
-    threads = [threading.Thread(target=run, args=(number,)) for number in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return statuses
-
-
 @pytest.mark.slow
 def test_forty_simultaneous_wrong_passwords_check_at_most_the_threshold(gunicorn):
     with gunicorn(workers=4) as server:
@@ -275,7 +259,7 @@ def test_forty_simultaneous_wrong_passwords_check_at_most_the_threshold(gunicorn
                 timeout=60,
             ).status_code
 
-        statuses = _simultaneously(40, guess)
+        statuses = simultaneously([functools.partial(guess, number) for number in range(40)])
     assert sorted(set(statuses)) == [401, 429]
     assert statuses.count(401) <= 5
 
@@ -302,7 +286,7 @@ def test_simultaneous_guesses_from_many_addresses_stop_at_the_account_limit(guni
                 timeout=60,
             ).status_code
 
-        statuses = _simultaneously(40, guess)
+        statuses = simultaneously([functools.partial(guess, number) for number in range(40)])
     assert statuses.count(401) <= 10
     assert statuses.count(429) >= 30
 
