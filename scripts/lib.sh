@@ -10,8 +10,9 @@ TESTHOST_IMAGE=flask-jwt-api-testhost:debian12-v2
 
 # The container settings that run systemd as PID 1 here (see the Molecule platform for the same list).
 # --privileged fails on these machines; the capability list below is what works.
+# NET_ADMIN lets the host firewall (nftables) work in the container's own network namespace.
 TESTHOST_RUN_OPTS=(
-  --cap-add SYS_ADMIN
+  --cap-add SYS_ADMIN --cap-add NET_ADMIN
   --security-opt seccomp=unconfined --security-opt apparmor=unconfined
   --cgroupns=host -v /sys/fs/cgroup:/sys/fs/cgroup:rw
   --tmpfs /run --tmpfs /run/lock
