@@ -61,3 +61,19 @@ def test_the_migrations_connect_as_the_owner_role():
     url = make_url(_render("{{ flask_jwt_api_migrate_environment.DATABASE_URL }}"))
     assert url.username == "flask_jwt_api_owner"
     assert url.password == PASSWORD[::-1]
+
+
+@pytest.mark.parametrize(
+    ("groups", "hops"), [({"db": ["db1"], "edge": ["app1"]}, 1), ({"db": ["db1"]}, 0)]
+)
+def test_behind_the_edge_the_app_trusts_exactly_one_proxy(groups, hops):
+    environment = _render("{{ flask_jwt_api_environment }}", groups=groups)
+    assert environment["PROXY_FIX_X_FOR"] == str(hops)
+    settings = Settings.from_env({**environment, "JWT_SECRET_KEY": TEST_KEY})
+    assert settings.proxy_fix_x_for == hops
+
+
+def test_an_operator_may_still_set_the_proxy_count_explicitly():
+    environment = _render("{{ flask_jwt_api_environment }}", groups={"db": ["db1"], "edge": ["e1"]},
+                          flask_jwt_api_extra_env={"PROXY_FIX_X_FOR": "2"})  # fmt: skip
+    assert environment["PROXY_FIX_X_FOR"] == "2"

@@ -141,10 +141,8 @@ results["framing"] = {
 # the edge they hold a connection in HAProxy only, and get a 408 after timeout http-request.
 deadline = time.monotonic() + ATTACK_SECONDS
 # Per kind: how each attacking connection ended.
-slow = {
-    kind: {"got_408_json": 0, "got_408_other": 0, "held_then_closed": 0, "still_open": 0, "errors": 0}
-    for kind in ("headers", "body")
-}
+OUTCOMES = ("got_408_json", "got_408_other", "held_then_closed", "still_open", "errors")
+slow = {kind: dict.fromkeys(OUTCOMES, 0) for kind in ("headers", "body")}
 slow_lock = threading.Lock()
 
 
