@@ -1,0 +1,135 @@
+#!/usr/bin/env python3
+"""A bounded load client for the deploy checks: it calls the API until a stop file appears (plus a
+short tail) or a time limit passes, each request on a new connection (so a refused or reset
+connection shows), and writes the counts as JSON. A failure is a connection error, a timeout, a 5xx
+or any status other than the expected one.
+
+Two kinds of load:
+- default: THREADS threads call the protected dashboard of one user as fast as they can;
+- --mix: THREADS threads, each with a user of its own, call the dashboard, log in and refresh in
+  turn (the refresh token is rotated each time, so each thread keeps the newest), paced to RATE
+  requests per second in all.
+
+Usage: load.py URL OUTPUT --ready-file F --stop-file F [--mix --rate R] [--threads N]
+"""
+
+import argparse
+import contextlib
+import json
+import os
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections import Counter
+
+parser = argparse.ArgumentParser()
+parser.add_argument("url")
+parser.add_argument("output")
+parser.add_argument("--ready-file", required=True, help="written once the users are logged in")
+parser.add_argument("--stop-file", required=True, help="the load ends TAIL s after it appears")
+parser.add_argument("--tail", type=float, default=3.0)
+parser.add_argument("--max-seconds", type=float, default=900.0)
+parser.add_argument("--threads", type=int, default=8)
+parser.add_argument("--mix", action="store_true")
+parser.add_argument("--rate", type=float, default=50.0, help="requests per second in all (--mix)")
+parser.add_argument("--user-prefix", default="load")
+args = parser.parse_args()
+
+
+def call(method, path, body=None, token=None):
+    request = urllib.request.Request(args.url + path, method=method)  # noqa: S310 - test hosts only
+    if body is not None:
+        request.data = json.dumps(body).encode()
+        request.add_header("Content-Type", "application/json")
+    if token:
+        request.add_header("Authorization", f"Bearer {token}")
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310 - test hosts only
+            return response.status, json.loads(response.read() or b"null")
+    except urllib.error.HTTPError as error:
+        return error.code, None
+
+
+class User:
+    """One account; its token pair is replaced by every login and refresh."""
+
+    def __init__(self, name):
+        self.credentials = {"username": name, "password": "load-test-password"}
+        status, _ = call("POST", "/auth/register", self.credentials)
+        assert status in (201, 409), f"register {name}: {status}"  # 409: made by an earlier load
+        self.login()
+
+    def login(self):
+        status, pair = call("POST", "/auth/login", self.credentials)
+        if status == 200:
+            self.access, self.refresh = pair["access_token"], pair["refresh_token"]
+        return status
+
+    def step(self, turn):
+        if not args.mix or turn % 3 == 0:
+            return "dashboard", call("GET", "/protected/dashboard", token=self.access)[0]
+        if turn % 3 == 1:
+            return "login", self.login()
+        status, pair = call("POST", "/auth/refresh", token=self.refresh)
+        if status == 200:
+            self.access, self.refresh = pair["access_token"], pair["refresh_token"]
+        return "refresh", status
+
+
+# One user shared by every thread, or one each; made in order before the load starts.
+shared = None if args.mix else User(f"{args.user_prefix}-{os.getpid()}")
+users = [shared or User(f"{args.user_prefix}-{n}") for n in range(args.threads)]
+counts, failures, lock = Counter(), Counter(), threading.Lock()
+started = time.monotonic()
+stopping_at = started + args.max_seconds
+interval = args.threads / args.rate if args.mix else 0.0
+
+
+def run(user):
+    turn, due = 0, time.monotonic()
+    while time.monotonic() < stopping_at:
+        try:
+            route, status = user.step(turn)
+            outcome = f"{route} ok" if status == 200 else f"{route} status {status}"
+        except Exception as error:  # refused, reset, timed out: each one a failed request
+            route, outcome = "request", f"{type(error).__name__}"
+        with lock:
+            counts[outcome] += 1
+            if not outcome.endswith(" ok"):
+                failures[outcome] += 1
+        if not outcome.endswith(" ok") and args.mix:
+            # A lost refresh leaves the thread's token pair behind: start again (a failure here
+            # shows at the next request).
+            with contextlib.suppress(Exception):
+                user.login()
+        turn += 1
+        due += interval
+        time.sleep(max(0.0, due - time.monotonic()))
+
+
+workers = [threading.Thread(target=run, args=(user,)) for user in users]
+for worker in workers:
+    worker.start()
+with open(args.ready_file, "w") as ready:
+    ready.write("ready\n")
+while time.monotonic() < stopping_at:
+    if os.path.exists(args.stop_file):
+        stopping_at = min(stopping_at, time.monotonic() + args.tail)
+        break
+    time.sleep(0.2)
+for worker in workers:
+    worker.join()
+elapsed = time.monotonic() - started
+with open(args.output, "w") as out:
+    json.dump(
+        {
+            "requests": sum(counts.values()),
+            "failed": sum(failures.values()),
+            "seconds": round(elapsed, 1),
+            "per_second": round(sum(counts.values()) / elapsed, 1),
+            "outcomes": dict(counts),
+            "failures": dict(failures),
+        },
+        out,
+    )
