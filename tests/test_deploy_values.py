@@ -1,5 +1,6 @@
-"""The role's DATABASE_URL, rendered with Ansible's own templating from the role's files, reaches
-the app exactly: any password characters, an IPv6 address, a socket directory."""
+"""The role's values, rendered with Ansible's own templating from the role's files: DATABASE_URL
+reaches the app exactly (any password characters, an IPv6 address, a socket directory, TLS that
+verifies the server), and the addresses follow from the inventory's groups."""
 
 import pytest
 from ansible.parsing.dataloader import DataLoader
@@ -11,6 +12,8 @@ from tests.conftest import ROOT, TEST_KEY
 
 ROLE = ROOT / "deploy" / "ansible" / "roles" / "flask_jwt_api"
 PASSWORD = "p@ss:w/rd?#%+$ x"
+ADDRESSES = {"app1": "192.0.2.11", "app2": "192.0.2.12", "db1": "192.0.2.20", "edge1": "192.0.2.30"}
+SPLIT = {"db": ["db1"], "app": ["app1", "app2"], "edge": ["edge1"]}
 
 
 def _trusted(value):
@@ -35,6 +38,8 @@ def _render(expression: str, **overrides) -> str:
         },
         "groups": {"db": ["db1"]},
         "inventory_hostname": "app1",
+        "base_private_address": "192.0.2.11",
+        "hostvars": {name: {"base_private_address": ip} for name, ip in ADDRESSES.items()},
         "role_path": str(ROLE),
         **overrides,
     }
@@ -77,3 +82,32 @@ def test_an_operator_may_still_set_the_proxy_count_explicitly():
     environment = _render("{{ flask_jwt_api_environment }}", groups={"db": ["db1"], "edge": ["e1"]},
                           flask_jwt_api_extra_env={"PROXY_FIX_X_FOR": "2"})  # fmt: skip
     assert environment["PROXY_FIX_X_FOR"] == "2"
+
+
+def test_in_a_split_layout_the_app_reaches_the_db_server_by_its_address_and_verifies_it():
+    url = make_url(_render("{{ flask_jwt_api_db_url }}", groups=SPLIT))
+    assert url.host == "192.0.2.20"
+    assert url.query["sslmode"] == "verify-full"
+    assert url.query["sslrootcert"] == "/etc/flask-jwt-api/postgresql-ca.crt"
+    Settings.from_env({"DATABASE_URL": str(url.render_as_string(hide_password=False)),
+                       "JWT_SECRET_KEY": TEST_KEY})  # fmt: skip
+
+
+def test_on_the_db_server_itself_the_app_uses_the_socket_without_tls():
+    url = make_url(_render("{{ flask_jwt_api_db_url }}", groups={"db": ["app1"], "app": ["app1"]}))
+    assert url.host is None
+    assert url.query == {"host": "/var/run/postgresql", "port": "5432"}
+
+
+@pytest.mark.parametrize(
+    ("groups", "bind", "allowed"),
+    [
+        # The single-server layout: loopback only.
+        ({"db": ["app1"], "app": ["app1"], "edge": ["app1"]}, "127.0.0.1:8000", ["localhost"]),
+        # The split layout: the private address, admitted from itself, the edge and the db server.
+        (SPLIT, "192.0.2.11:8000", ["localhost", "192.0.2.11", "192.0.2.30", "192.0.2.20"]),
+    ],
+)
+def test_the_bind_and_the_ip_filter_follow_from_the_groups(groups, bind, allowed):
+    assert _render("{{ flask_jwt_api_bind }}", groups=groups) == bind
+    assert _render("{{ flask_jwt_api_ip_address_allow }}", groups=groups) == allowed

@@ -6,9 +6,10 @@ or any status other than the expected one.
 
 Two kinds of load:
 - default: THREADS threads call the protected dashboard of one user as fast as they can;
-- --mix: THREADS threads, each with a user of its own, call the dashboard, log in and refresh in
-  turn (the refresh token is rotated each time, so each thread keeps the newest), paced to RATE
-  requests per second in all.
+- --mix: THREADS threads, each with a user of its own, paced to RATE requests per second in all,
+  call the dashboard seven times, refresh twice and log in once, in turn (as clients do: mostly
+  the API, a refresh when the access token expires, a login now and then; the refresh token is
+  rotated each time, so each thread keeps the newest).
 
 Usage: load.py URL OUTPUT --ready-file F --stop-file F [--mix --rate R] [--threads N]
 """
@@ -67,9 +68,9 @@ class User:
         return status
 
     def step(self, turn):
-        if not args.mix or turn % 3 == 0:
+        if not args.mix or turn % 10 < 7:
             return "dashboard", call("GET", "/protected/dashboard", token=self.access)[0]
-        if turn % 3 == 1:
+        if turn % 10 == 9:
             return "login", self.login()
         status, pair = call("POST", "/auth/refresh", token=self.refresh)
         if status == 200:
