@@ -34,7 +34,7 @@ parser.add_argument("--max-seconds", type=float, default=900.0)
 parser.add_argument("--threads", type=int, default=8)
 parser.add_argument("--mix", action="store_true")
 parser.add_argument("--rate", type=float, default=50.0, help="requests per second in all (--mix)")
-parser.add_argument("--user-prefix", default="load")
+parser.add_argument("--user-prefix", default="load", help="--mix: the same users in every run")
 args = parser.parse_args()
 
 
