@@ -5,13 +5,15 @@ connection shows), and writes the counts as JSON. A failure is a connection erro
 or any status other than the expected one.
 
 Two kinds of load:
-- default: THREADS threads call the protected dashboard of one user as fast as they can;
-- --mix: THREADS threads, each with a user of its own, paced to RATE requests per second in all,
-  call the dashboard seven times, refresh twice and log in once, in turn (as clients do: mostly
-  the API, a refresh when the access token expires, a login now and then; the refresh token is
-  rotated each time, so each thread keeps the newest).
+- default: THREADS threads call the protected dashboard of one user;
+- --mix: THREADS threads, each with a user of its own, call the dashboard seven times, refresh
+  twice and log in once, in turn (as clients do: mostly the API, a refresh when the access token
+  expires, a login now and then; the refresh token is rotated each time, so each thread keeps the
+  newest).
+Both are paced to RATE requests per second in all (--mix: 50 unless given); without a rate the
+threads call as fast as they can.
 
-Usage: load.py URL OUTPUT --ready-file F --stop-file F [--mix --rate R] [--threads N]
+Usage: load.py URL OUTPUT --ready-file F --stop-file F [--mix] [--rate R] [--threads N]
 """
 
 import argparse
@@ -33,7 +35,7 @@ parser.add_argument("--tail", type=float, default=3.0)
 parser.add_argument("--max-seconds", type=float, default=900.0)
 parser.add_argument("--threads", type=int, default=8)
 parser.add_argument("--mix", action="store_true")
-parser.add_argument("--rate", type=float, default=50.0, help="requests per second in all (--mix)")
+parser.add_argument("--rate", type=float, help="requests per second in all (--mix: 50 by default)")
 parser.add_argument("--user-prefix", default="load", help="--mix: the same users in every run")
 args = parser.parse_args()
 
@@ -86,7 +88,8 @@ users = [shared or User(f"{args.user_prefix}-{n}") for n in range(args.threads)]
 counts, failures, lock = Counter(), Counter(), threading.Lock()
 started = time.monotonic()
 stopping_at = started + args.max_seconds
-interval = args.threads / args.rate if args.mix else 0.0
+rate = args.rate or (50.0 if args.mix else None)
+interval = args.threads / rate if rate else 0.0
 
 
 def run(user):
