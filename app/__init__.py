@@ -7,7 +7,7 @@ from werkzeug.exceptions import NotFound
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import RequestRedirect
 
-from . import auth, authentication, cli, errors, health, logs, protected, tokens
+from . import auth, authentication, cli, errors, health, logs, protected, tokens, wellknown
 from .api import Api
 from .config import Settings
 from .extensions import db, migrate
@@ -58,7 +58,7 @@ def create_app(env=None) -> Flask:
     authentication.init_app(app)
     errors.init_app(app)
     api = Api(app)
-    for blueprint in (health.blp, auth.blp, protected.blp):
+    for blueprint in (health.blp, auth.blp, protected.blp, wellknown.blp):
         api.register_blueprint(blueprint)
 
     @app.before_request

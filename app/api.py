@@ -3,6 +3,8 @@
 documents the errors it can answer, with their headers."""
 
 import json
+from typing import ClassVar
+from urllib.parse import parse_qsl
 
 from flask import current_app, request
 from flask_smorest import Api as SmorestApi
@@ -10,6 +12,7 @@ from flask_smorest import Blueprint as SmorestBlueprint
 from flask_smorest import abort
 from webargs import core
 from webargs.flaskparser import FlaskParser, is_json_request
+from werkzeug.datastructures import MultiDict
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from . import authentication, tokens
@@ -18,6 +21,10 @@ from .schemas import ErrorSchema, ValidationErrorSchema
 
 NOT_AN_OBJECT = "Request body must be a JSON object"
 NOT_JSON = "Request body is not valid JSON"
+# OAuth's endpoints take a form body (RFC 6749, RFC 7662); this API also takes a JSON object there.
+FORM = "application/x-www-form-urlencoded"
+FORM_OR_JSON = "form_or_json"
+NOT_FORM_OR_JSON = "Content-Type must be application/x-www-form-urlencoded or application/json"
 
 # Always sent with the statuses they document (errors.py), hence required.
 RETRY_AFTER = {
@@ -61,7 +68,24 @@ def read_body() -> bytes:
 
 
 class JsonObjectParser(FlaskParser):
-    """Accepts only a JSON object as the body: 415 for another content type, 400 otherwise."""
+    """Accepts only a JSON object as the body: 415 for another content type, 400 otherwise.
+    The location `form_or_json` also takes a form, read within the same size limit."""
+
+    __location_map__: ClassVar[dict] = {
+        **FlaskParser.__location_map__,
+        FORM_OR_JSON: "load_form_or_json",
+    }
+
+    def load_form_or_json(self, req, schema):
+        if req.mimetype == FORM:
+            try:
+                pairs = parse_qsl(read_body().decode(), keep_blank_values=True)
+            except UnicodeDecodeError:
+                abort(400, message="Request body is not valid UTF-8")
+            return self._makeproxy(MultiDict(pairs), schema)
+        if is_json_request(req):
+            return self.load_json(req, schema)
+        abort(415, message=NOT_FORM_OR_JSON)
 
     def load_json(self, req, schema):
         if not is_json_request(req):
@@ -84,6 +108,11 @@ class JsonObjectParser(FlaskParser):
 
 class Blueprint(SmorestBlueprint):
     ARGUMENTS_PARSER = JsonObjectParser()
+    # `form_or_json` is documented as the form; the view documents the JSON alternative.
+    DEFAULT_LOCATION_CONTENT_TYPE_MAPPING: ClassVar[dict] = {
+        **SmorestBlueprint.DEFAULT_LOCATION_CONTENT_TYPE_MAPPING,
+        FORM_OR_JSON: FORM,
+    }
 
     def errors(self, *statuses: int):
         """Document the error answers a route can give, each with its schema and headers."""
@@ -143,7 +172,7 @@ class Api(SmorestApi):
 
 
 def _validation_error(status, messages, schema, headers):
-    errors = messages.get("json", messages)
+    errors = messages.get("json") or messages.get(FORM_OR_JSON) or messages
     missing_message = getattr(schema, "missing_message", None)
     if missing_message and any(
         MISSING in field_errors

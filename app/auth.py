@@ -6,10 +6,13 @@ account and session rules (accounts.py, sessions.py), which commit and raise the
 
 from flask import request
 
-from . import accounts, sessions, tokens
-from .api import Blueprint
+from . import accounts, introspection, sessions, tokens
+from .api import FORM_OR_JSON, Blueprint
 from .authentication import current_claims, current_principal
 from .schemas import (
+    ErrorSchema,
+    IntrospectionRequestSchema,
+    IntrospectionSchema,
     LoginSchema,
     MeSchema,
     MessageSchema,
@@ -35,7 +38,7 @@ NO_STORE_HEADERS = {
 
 @blp.after_request
 def _no_store(response):
-    if request.endpoint in ("auth.login", "auth.refresh"):
+    if request.endpoint in ("auth.login", "auth.refresh", "auth.introspect"):
         response.headers.update(NO_STORE)
     return response
 
@@ -67,6 +70,27 @@ def login(body):
 def refresh():
     """Rotate the refresh token: returns a new pair, and the presented token stops working."""
     return sessions.rotate(current_claims(), current_principal().username)
+
+
+@blp.route("/introspect", methods=["POST"])
+@blp.doc(
+    security=[{"introspectionClient": []}],
+    requestBody={"content": {"application/json": {"schema": IntrospectionRequestSchema}}},
+)
+@blp.response(200, IntrospectionSchema, headers=NO_STORE_HEADERS)
+@blp.alt_response(
+    401,
+    schema=ErrorSchema,
+    description="No client credentials, wrong ones, or no client configured",
+    headers=introspection.CHALLENGE_HEADERS,
+)
+@blp.errors(400, 413, 415, 422, 503)
+@introspection.client_required
+@blp.arguments(IntrospectionRequestSchema, location=FORM_OR_JSON)
+def introspect(body):
+    """RFC 7662: whether a token is live, for a client of JWT_INTROSPECTION_CLIENTS (HTTP Basic).
+    Reads PostgreSQL, so a logout shows at once; an unusable token answers `{"active": false}`."""
+    return introspection.introspect(body["token"])
 
 
 @blp.route("/logout", methods=["POST"])

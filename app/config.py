@@ -3,12 +3,16 @@
 Every problem is reported as a ConfigError whose message says which variable to set and how.
 """
 
+import base64
 import hashlib
+import json
 import os
 import re
 from dataclasses import dataclass
 
 import click
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from flask import current_app
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
@@ -49,10 +53,28 @@ class ConfigError(click.ClickException, RuntimeError):
     """
 
 
+# The two families a keyring can hold; every entry of one keyring is of the same family.
+HS256, EDDSA = "HS256", "EdDSA"
+# An Ed25519 keyring entry: this prefix, then the 32-byte private seed as 64 hex digits.
+ED25519_PREFIX = "ed25519:"
+ED25519_SEED = re.compile(r"[0-9a-fA-F]{64}")
+# RFC 6749 2.3.1 allows any printable client id; this one also goes into logs and env files.
+CLIENT_ID = re.compile(r"[A-Za-z0-9._~-]{1,64}")
+
+
 @dataclass(frozen=True)
 class SigningKey:
+    """A keyring entry. HS256: `secret` is the shared secret, which also verifies. EdDSA: `secret`
+    is the private key, and `public` the key that verifies, which JWKS publishes."""
+
     kid: str
-    secret: str
+    secret: str | Ed25519PrivateKey
+    algorithm: str = HS256
+    public: Ed25519PublicKey | None = None
+
+    @property
+    def verifying_key(self) -> str | Ed25519PublicKey:
+        return self.secret if self.public is None else self.public
 
 
 def key_id(secret: str) -> str:
@@ -60,7 +82,44 @@ def key_id(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()[:16]
 
 
+def ed25519_jwk(public: Ed25519PublicKey) -> dict:
+    """The public key's required JWK members (RFC 8037)."""
+    raw = public.public_bytes(Encoding.Raw, PublicFormat.Raw)
+    x = base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+    return {"crv": "Ed25519", "kty": "OKP", "x": x}
+
+
+def jwk_thumbprint(jwk: dict) -> str:
+    """RFC 7638: SHA-256 of the required members, sorted and without whitespace, in base64url."""
+    canonical = json.dumps(jwk, sort_keys=True, separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(hashlib.sha256(canonical).digest()).rstrip(b"=").decode()
+
+
+def _ed25519_key(entry: str, name: str) -> SigningKey:
+    seed = entry[len(ED25519_PREFIX) :]
+    if not ED25519_SEED.fullmatch(seed):
+        raise ConfigError(
+            f"{name} is not an Ed25519 key: write ed25519: and the 32-byte private seed as 64 hex "
+            "digits, for example the output of "
+            "`python3 -c \"import secrets; print('ed25519:' + secrets.token_hex(32))\"`."
+        )
+    if len(set(seed.lower())) < 8:
+        raise ConfigError(f"{name} is too repetitive to be random: set it to a random seed.")
+    private = Ed25519PrivateKey.from_private_bytes(bytes.fromhex(seed))
+    public = private.public_key()
+    kid = jwk_thumbprint(ed25519_jwk(public))
+    return SigningKey(kid=kid, secret=private, algorithm=EDDSA, public=public)
+
+
 def _check_key(secret: str, name: str) -> SigningKey:
+    if secret.startswith(ED25519_PREFIX):
+        return _ed25519_key(secret, name)
+    _check_secret(secret, name)
+    return SigningKey(kid=key_id(secret), secret=secret)
+
+
+def _check_secret(secret: str, name: str) -> None:
+    """The rules for every shared secret: long, not a well-known default, not repetitive."""
     if len(secret.encode()) < MIN_KEY_BYTES:
         raise ConfigError(
             f"{name} is too short: use at least {MIN_KEY_BYTES} random bytes, "
@@ -75,7 +134,6 @@ def _check_key(secret: str, name: str) -> SigningKey:
             )
     if len(set(secret)) < 8:
         raise ConfigError(f"{name} is too repetitive to be random: set it to a random value.")
-    return SigningKey(kid=key_id(secret), secret=secret)
 
 
 def _signing_keys(env) -> tuple[SigningKey, ...]:
@@ -91,6 +149,13 @@ def _signing_keys(env) -> tuple[SigningKey, ...]:
         keys = tuple(_check_key(s, f"JWT_SECRET_KEYS entry {i + 1}") for i, s in enumerate(secrets))
         if len({k.kid for k in keys}) != len(keys):
             raise ConfigError("JWT_SECRET_KEYS lists the same key twice: remove the duplicate.")
+        if len({k.algorithm for k in keys}) > 1:
+            # A public key must never be usable as an HMAC secret: one family per deployment.
+            raise ConfigError(
+                "JWT_SECRET_KEYS mixes HMAC secrets and Ed25519 keys (ed25519:...): list keys of "
+                "one kind only. Tokens cannot outlive a change between HS256 and EdDSA: set the "
+                "new kind alone, and users log in again."
+            )
         return keys
     if single:
         return (_check_key(single, "JWT_SECRET_KEY"),)
@@ -98,6 +163,25 @@ def _signing_keys(env) -> tuple[SigningKey, ...]:
         "JWT_SECRET_KEY is not set: set it to a random value of at least 32 bytes "
         "(or set JWT_SECRET_KEYS to a comma-separated keyring, newest first)."
     )
+
+
+def _introspection_clients(env) -> tuple[tuple[str, str], ...]:
+    """JWT_INTROSPECTION_CLIENTS: `client_id:secret` pairs, comma-separated; none by default."""
+    entries = [part.strip() for part in env.get("JWT_INTROSPECTION_CLIENTS", "").split(",")]
+    clients = []
+    for number, entry in enumerate(filter(None, entries), 1):
+        name = f"JWT_INTROSPECTION_CLIENTS entry {number}"
+        client_id, colon, secret = entry.partition(":")
+        if not colon or not CLIENT_ID.fullmatch(client_id):
+            raise ConfigError(
+                f"{name} must be CLIENT_ID:SECRET, the id at most 64 letters, digits, '.', '_', "
+                "'~' or '-'."
+            )
+        _check_secret(secret, f"{name}'s secret")
+        clients.append((client_id, secret))
+    if len({client_id for client_id, _ in clients}) != len(clients):
+        raise ConfigError("JWT_INTROSPECTION_CLIENTS names a client twice: remove the duplicate.")
+    return tuple(clients)
 
 
 # The app's hot path uses psycopg 3's own API (autocommit, automatic prepare), so it is the driver.
@@ -210,6 +294,7 @@ class Settings:
     db_statement_timeout: int
     database_options: str
     jwt_decode_cache_size: int
+    introspection_clients: tuple[tuple[str, str], ...]
     log_level: str
 
     @classmethod
@@ -270,8 +355,14 @@ class Settings:
             database_options=_database_options(env, database_url),
             # About 1 KiB per entry: the upper bound keeps the cache under 64 MiB per worker.
             jwt_decode_cache_size=_int(env, "JWT_DECODE_CACHE_SIZE", 1024, 0, 65_536),
+            introspection_clients=_introspection_clients(env),
             log_level=log_level,
         )
+
+    @property
+    def jwt_algorithm(self) -> str:
+        """HS256 or EdDSA: the keyring's one family, the only algorithm tokens may carry."""
+        return self.signing_keys[0].algorithm
 
     def connect_args(self) -> dict:
         """psycopg's connection parameters, the same over TCP and over a Unix socket.
@@ -315,7 +406,9 @@ class Settings:
             "API_SPEC_OPTIONS": {
                 "components": {
                     "securitySchemes": {
-                        "bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
+                        "bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"},
+                        # RFC 7662 2.1: a client of JWT_INTROSPECTION_CLIENTS, as RFC 6749 2.3.1.
+                        "introspectionClient": {"type": "http", "scheme": "basic"},
                     }
                 }
             },

@@ -158,3 +158,58 @@ class RevokedCountSchema(MessageSchema):
 
 class StatusSchema(Schema):
     status = fields.String(required=True)
+
+
+class IntrospectionRequestSchema(RequestSchema):
+    """RFC 7662 2.1, as a form (or a JSON object)."""
+
+    missing_message = "Missing token"
+    token = fields.String(
+        required=True,
+        validate=validate.Length(min=1, error=MISSING),
+        error_messages={"required": MISSING, "null": MISSING},
+        metadata={"description": f"An access or a refresh token; {MISSING_RULE}"},
+    )
+    token_type_hint = fields.String(
+        metadata={
+            "description": "`access_token` or `refresh_token`; optional and ignored, since every "
+            "token carries its kind",
+            "example": "access_token",
+        }
+    )
+
+
+class IntrospectionSchema(Schema):
+    """RFC 7662 2.2: `active` alone when the token cannot be used, else its claims."""
+
+    active = fields.Boolean(required=True)
+    sub = fields.String(metadata={"description": "The user's id", "example": "1"})
+    username = fields.String()
+    sid = fields.String(metadata={"description": "The login's id (a UUID)"})
+    jti = fields.String()
+    token_type = fields.String(
+        metadata={"description": "The token's kind", "enum": ["access", "refresh"]}
+    )
+    exp = fields.Integer(metadata={"description": "Expiry, seconds since the epoch"})
+    iat = fields.Integer(metadata={"description": "Issue time, seconds since the epoch"})
+
+
+class JwkSchema(Schema):
+    """An Ed25519 public key (RFC 8037)."""
+
+    kty = fields.String(required=True, metadata={"enum": ["OKP"]})
+    crv = fields.String(required=True, metadata={"enum": ["Ed25519"]})
+    x = fields.String(required=True, metadata={"description": "The public key, base64url"})
+    kid = fields.String(
+        required=True, metadata={"description": "Its RFC 7638 thumbprint, the tokens' `kid`"}
+    )
+    alg = fields.String(required=True, metadata={"enum": ["EdDSA"]})
+    use = fields.String(required=True, metadata={"enum": ["sig"]})
+
+
+class JwksSchema(Schema):
+    keys = fields.List(
+        fields.Nested(JwkSchema),
+        required=True,
+        metadata={"description": "The signing key first, then the older ones; empty with HS256"},
+    )

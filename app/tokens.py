@@ -1,6 +1,11 @@
 """Tokens: the only module that touches PyJWT. It signs with the keyring's newest key, verifies
 by `kid`, checks every claim's type, and keeps a per-worker cache of verified tokens.
 
+A deployment uses one algorithm, the keyring's family (config.py): HS256 with shared secrets, or
+EdDSA with Ed25519 keys, whose public halves `jwks()` publishes. A token whose header names another
+algorithm is refused before any key is looked at, so a public key can never serve as an HMAC
+secret, and PyJWT is only ever given that one algorithm.
+
 Every reason a token cannot be used (bad signature, expired, malformed, wrong claim types, a
 disallowed algorithm, the wrong kind of token) raises InvalidToken, a 401.
 
@@ -18,11 +23,10 @@ import jwt as pyjwt
 from flask import Flask, current_app
 
 from . import clock
-from .config import SigningKey, settings
+from .config import SigningKey, ed25519_jwk, settings
 from .errors import Unauthorized
 
 ACCESS, REFRESH = "access", "refresh"
-ALGORITHM = "HS256"
 EXTENSION = "tokens"
 # users.id is a BIGINT.
 MAX_USER_ID = 2**63 - 1
@@ -44,6 +48,7 @@ class Claims:
     kind: str
     jti: str
     expires_at: float
+    issued_at: int
 
 
 class Codec:
@@ -51,7 +56,9 @@ class Codec:
 
     def __init__(self, keys: tuple[SigningKey, ...], cache_size: int):
         self._signing = keys[0]
-        self._by_kid = {key.kid: key.secret for key in keys}
+        self.algorithm = keys[0].algorithm
+        self._keys = keys
+        self._by_kid = {key.kid: key.verifying_key for key in keys}
         # lru_cache keeps only results, never exceptions: a token that fails is never cached.
         self.verify = (
             functools.lru_cache(maxsize=cache_size)(self._verify) if cache_size else self._verify
@@ -71,33 +78,45 @@ class Codec:
             "exp": issued + lifetime,
         }
         return pyjwt.encode(
-            claims, self._signing.secret, algorithm=ALGORITHM, headers={"kid": self._signing.kid}
+            claims,
+            self._signing.secret,
+            algorithm=self.algorithm,
+            headers={"kid": self._signing.kid},
         )
 
-    def decode(self, token: str, kind: str) -> Claims:
-        """The claims of a token of `kind`, or InvalidToken."""
+    def decode(self, token: str, kind: str | None) -> Claims:
+        """The claims of a token of `kind` (None: of either kind), or InvalidToken."""
         claims = self.verify(token)
         if clock.timestamp() >= claims.expires_at:
             raise InvalidToken("Token has expired")
-        if claims.kind != kind:
+        if kind is not None and claims.kind != kind:
             raise InvalidToken(WRONG_KIND[kind])
         return claims
+
+    def jwks(self) -> dict:
+        """The public keys as a JWK Set (RFC 7517), newest first; none in HS256 mode."""
+        keys = [
+            {**ed25519_jwk(key.public), "kid": key.kid, "alg": key.algorithm, "use": "sig"}
+            for key in self._keys
+            if key.public is not None
+        ]
+        return {"keys": keys}
 
     def _verify(self, token: str) -> Claims:
         try:
             header = pyjwt.get_unverified_header(token)
         except pyjwt.PyJWTError:
             raise InvalidToken("Token is malformed") from None
-        if header.get("alg") != ALGORITHM:
+        if header.get("alg") != self.algorithm:
             raise InvalidToken("Token algorithm is not allowed")
-        secret = self._by_kid.get(header.get("kid")) if isinstance(header.get("kid"), str) else None
-        if secret is None:
+        key = self._by_kid.get(header.get("kid")) if isinstance(header.get("kid"), str) else None
+        if key is None:
             raise InvalidToken("Signature verification failed")
         try:
             payload = pyjwt.decode(
                 token,
-                secret,
-                algorithms=[ALGORITHM],
+                key,
+                algorithms=[self.algorithm],
                 options={"require": ["exp", "iat", "sub", "sid", "type", "jti"]},
             )
         except pyjwt.ExpiredSignatureError:
@@ -111,7 +130,9 @@ class Codec:
 
 def _claims(payload: dict) -> Claims:
     """Typed claims; a validly signed token with claims of the wrong type is still refused."""
-    sub, sid, kind, jti, exp = (payload.get(name) for name in ("sub", "sid", "type", "jti", "exp"))
+    sub, sid, kind, jti, exp, iat = (
+        payload.get(name) for name in ("sub", "sid", "type", "jti", "exp", "iat")
+    )
     if not (
         isinstance(sub, str)
         and sub.isascii()
@@ -129,7 +150,14 @@ def _claims(payload: dict) -> Claims:
         session_id = uuid.UUID(sid)
     except ValueError:
         raise InvalidToken("Token claims are invalid") from None
-    return Claims(user_id=int(sub), session_id=session_id, kind=kind, jti=jti, expires_at=exp)
+    return Claims(
+        user_id=int(sub),
+        session_id=session_id,
+        kind=kind,
+        jti=jti,
+        expires_at=exp,
+        issued_at=int(iat),  # PyJWT checked that int() takes it
+    )
 
 
 def codec() -> Codec:
