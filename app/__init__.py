@@ -7,7 +7,7 @@ from werkzeug.exceptions import NotFound
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import RequestRedirect
 
-from . import auth, authentication, cli, errors, health, logs, protected, tokens, wellknown
+from . import auth, authentication, cli, errors, health, logs, metrics, protected, tokens, wellknown
 from .api import Api
 from .config import Settings
 from .extensions import db, migrate
@@ -52,6 +52,7 @@ def create_app(env=None) -> Flask:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.proxy_fix_x_for)
 
     logs.init_app(app, settings.log_level)
+    metrics.init_app(app)
     db.init_app(app)
     migrate.init_app(app, db, directory=str(MIGRATIONS_DIR))
     tokens.init_app(app)

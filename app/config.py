@@ -5,6 +5,7 @@ Every problem is reported as a ConfigError whose message says which variable to 
 
 import base64
 import hashlib
+import ipaddress
 import json
 import os
 import re
@@ -251,6 +252,34 @@ def _database_options(env, database_url: str) -> str:
     return value.strip()
 
 
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def _networks(env, name: str) -> tuple[Network, ...]:
+    """Comma-separated addresses and CIDRs, e.g. `192.0.2.10, 10.0.0.0/24, 2001:db8::/64`."""
+    networks = []
+    for entry in (part.strip() for part in env.get(name, "").split(",")):
+        if not entry:
+            continue
+        try:
+            networks.append(ipaddress.ip_network(entry))
+            continue
+        except ValueError:
+            pass
+        try:
+            network = ipaddress.ip_network(entry, strict=False)
+        except ValueError:
+            raise ConfigError(
+                f"{name} lists {entry!r}, which is not an IP address or CIDR: list addresses "
+                "(192.0.2.10) or networks (10.0.0.0/24), comma-separated; no host names."
+            ) from None
+        raise ConfigError(
+            f"{name} lists {entry!r}, which has host bits set: write {network} for the network, "
+            f"or {entry.split('/')[0]} for the one address."
+        )
+    return tuple(networks)
+
+
 def _int(env, name: str, default: int, minimum: int, maximum: int) -> int:
     """A whole number within bounds the code can handle (every setting has both bounds)."""
     raw = env.get(name)
@@ -296,6 +325,8 @@ class Settings:
     jwt_decode_cache_size: int
     introspection_clients: tuple[tuple[str, str], ...]
     log_level: str
+    # Who besides loopback may read /metrics (app/metrics.py).
+    metrics_allowed_networks: tuple[Network, ...]
 
     @classmethod
     def from_env(cls, env=None) -> "Settings":
@@ -357,6 +388,7 @@ class Settings:
             jwt_decode_cache_size=_int(env, "JWT_DECODE_CACHE_SIZE", 1024, 0, 65_536),
             introspection_clients=_introspection_clients(env),
             log_level=log_level,
+            metrics_allowed_networks=_networks(env, "METRICS_ALLOWED_ADDRESSES"),
         )
 
     @property

@@ -19,6 +19,8 @@ import psycopg
 from flask import Flask, current_app, g, has_request_context, request
 from sqlalchemy.exc import DBAPIError, StatementError
 
+from .metrics import count_audit_event
+
 REQUEST_ID_HEADER = "X-Request-ID"
 # A client-supplied request id is kept only when it is short and plain, so it cannot forge lines.
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,128}\Z")
@@ -75,13 +77,14 @@ def _write(logger: str, fields: dict) -> None:
 
 def audit(event: str, **fields) -> None:
     """Record a security-relevant event (never pass a password or a token here), whatever the
-    LOG_LEVEL: the audit trail is not a debugging aid."""
+    LOG_LEVEL: the audit trail is not a debugging aid. Every event is counted in /metrics too."""
     context = (
         {"request_id": g.get("request_id"), "remote_addr": request.remote_addr}
         if has_request_context()
         else {"request_id": None, "remote_addr": None}
     )
     _write("flask_jwt_api.audit", {"event": event, **context, **fields})
+    count_audit_event(event)
 
 
 def init_app(app: Flask, level: str) -> None:
