@@ -142,6 +142,7 @@ def change_password(principal, current_password: str, new_password: str) -> int:
     user.password_hash = passwords().hash(new_password)
     user.password_changed_at = clock.now()
     revoked = sessions.revoke_all(user.id, "password_change", keep=principal.session_id)
+    sessions.end_grace(user.id)
     throttle.succeeded(keys)
     db.session.commit()
     audit("password_changed", username=user.username, user_id=user.id, revoked=revoked)
@@ -154,11 +155,13 @@ def set_active(username: str, active: bool) -> bool:
     canonical = canonical_username(username)
     if canonical is None:
         return False
-    changed = db.session.execute(
-        update(User).where(User.named(canonical)).values(is_active=active)
-    ).rowcount
+    user_id = db.session.execute(
+        update(User).where(User.named(canonical)).values(is_active=active).returning(User.id)
+    ).scalar_one_or_none()
+    if user_id is not None and not active:
+        sessions.end_grace(user_id)
     db.session.commit()
-    return bool(changed)
+    return user_id is not None
 
 
 def wrap_legacy_hashes(batch: int = 100) -> int:

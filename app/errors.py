@@ -58,6 +58,10 @@ class Forbidden(ApiError):
     status = 403
 
 
+class NotFound(ApiError):
+    status = 404
+
+
 class Conflict(ApiError):
     status = 409
 

@@ -20,6 +20,9 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from .extensions import db
 
+# The longest client address and user agent kept for a login; longer values are cut.
+ADDRESS_MAX, USER_AGENT_MAX = 64, 256
+
 
 class User(db.Model):
     __tablename__ = "users"
@@ -68,6 +71,15 @@ class LoginSession(db.Model):
     )
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     revoked_reason: Mapped[str | None] = mapped_column(String(32))
+    # How many times the refresh token was rotated; the current one is generation N, the one it
+    # replaced (previous_refresh_jti) N - 1. Only those two are ever accepted, the second only
+    # within the grace window after refreshed_at, and only for the same successor.
+    generation: Mapped[int] = mapped_column(Integer, nullable=False, server_default="0")
+    previous_refresh_jti: Mapped[str | None] = mapped_column(String(64))
+    refreshed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # The client of the latest login or refresh, as shown by GET /auth/sessions (cut to length).
+    client_address: Mapped[str | None] = mapped_column(String(ADDRESS_MAX))
+    user_agent: Mapped[str | None] = mapped_column(String(USER_AGENT_MAX))
 
 
 class LoginThrottle(db.Model):

@@ -164,19 +164,25 @@ def codec() -> Codec:
     return current_app.extensions[EXTENSION]
 
 
-def issue_pair(user_id: int, session_id: uuid.UUID, refresh_jti: str) -> dict:
-    """The answer to a login or a refresh: an access token and a refresh token of one login."""
+def issue_pair(user_id: int, session_id: uuid.UUID, refresh_jti: str, ends_at: float) -> dict:
+    """The answer to a login or a refresh: an access token and a refresh token of one login.
+
+    The refresh token expires at `ends_at` (a timestamp: the login's sliding end, capped by its
+    absolute end), and the access token never outlives it.
+    """
     config = settings()
+    refresh_lifetime = max(1, round(ends_at - clock.timestamp()))
+    access_lifetime = min(config.access_token_seconds, refresh_lifetime)
     return {
         "access_token": codec().encode(
-            user_id, session_id, ACCESS, uuid.uuid4().hex, config.access_token_seconds
+            user_id, session_id, ACCESS, uuid.uuid4().hex, access_lifetime
         ),
         "refresh_token": codec().encode(
-            user_id, session_id, REFRESH, refresh_jti, config.refresh_token_seconds
+            user_id, session_id, REFRESH, refresh_jti, refresh_lifetime
         ),
         "token_type": "Bearer",
-        "expires_in": config.access_token_seconds,
-        "refresh_expires_in": config.refresh_token_seconds,
+        "expires_in": access_lifetime,
+        "refresh_expires_in": refresh_lifetime,
     }
 
 

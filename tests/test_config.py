@@ -43,6 +43,8 @@ def test_defaults_are_safe():
     assert settings.throttle_account_failures == 100
     assert settings.register_address_limit == 20
     assert settings.sessions_per_user == 100
+    assert settings.refresh_reuse_grace == 30
+    assert settings.session_max_age == 90 * 24 * 3600
 
 
 @pytest.mark.parametrize(
@@ -77,6 +79,13 @@ def test_defaults_are_safe():
         ({"JWT_ACCESS_TOKEN_EXPIRES": "99999999999"}, "JWT_ACCESS_TOKEN_EXPIRES must be between"),
         ({"LOGIN_THROTTLE_IP_FAILURES": "10" + "0" * 20}, "LOGIN_THROTTLE_IP_FAILURES must be"),
         ({"DB_POOL_TIMEOUT": "0"}, "DB_POOL_TIMEOUT must be between 1"),
+        ({"JWT_REFRESH_REUSE_GRACE": "-1"}, "JWT_REFRESH_REUSE_GRACE must be between 0 and 300"),
+        ({"JWT_REFRESH_REUSE_GRACE": "soon"}, "JWT_REFRESH_REUSE_GRACE must be a whole number"),
+        ({"JWT_SESSION_MAX_AGE": "60"}, "JWT_SESSION_MAX_AGE must be between 3600"),
+        (
+            {"JWT_SESSION_MAX_AGE": "3600", "JWT_ACCESS_TOKEN_EXPIRES": "3600"},
+            "JWT_SESSION_MAX_AGE .3600 s. must be longer than JWT_ACCESS_TOKEN_EXPIRES",
+        ),
         # Settings that only make sense together are checked together.
         ({"LOGIN_THROTTLE_BASE_DELAY": "60", "LOGIN_THROTTLE_MAX_DELAY": "30"}, "at least"),
         (

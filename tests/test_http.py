@@ -108,7 +108,10 @@ def test_an_access_token_used_to_refresh_is_an_invalid_token(client, tokens):
     _assert_json_401(client.post("/auth/refresh", headers=bearer(tokens["access_token"])))
 
 
-def test_a_reused_refresh_token_is_an_invalid_token(client, tokens):
+def test_a_reused_refresh_token_is_an_invalid_token(make_app):
+    client = make_app(JWT_REFRESH_REUSE_GRACE="0").test_client()
+    register(client)
+    tokens = login(client)
     assert client.post("/auth/refresh", headers=bearer(tokens["refresh_token"])).status_code == 200
     _assert_json_401(client.post("/auth/refresh", headers=bearer(tokens["refresh_token"])))
 

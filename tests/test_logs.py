@@ -33,7 +33,7 @@ def test_a_plain_incoming_request_id_is_kept_and_a_strange_one_replaced(make_app
 
 
 def test_security_events_are_audited_without_secrets(make_app, capsys):
-    client = make_app().test_client()
+    client = make_app(JWT_REFRESH_REUSE_GRACE="0").test_client()
     register(client)
     tokens = login(client)
     client.post("/auth/login", json={"username": "testuser", "password": "wrong-password"})

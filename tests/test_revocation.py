@@ -73,7 +73,8 @@ def test_a_logged_out_token_stays_refused_after_a_restart(gunicorn):
 
 
 def test_refresh_reuse_is_detected_across_processes(gunicorn):
-    with gunicorn(workers=2) as first, gunicorn(workers=2) as second:
+    strict = {"JWT_REFRESH_REUSE_GRACE": "0"}
+    with gunicorn(workers=2, **strict) as first, gunicorn(workers=2, **strict) as second:
         requests.post(
             first.url + "/auth/register",
             json={"username": "testuser", "password": "testpass"},

@@ -1,6 +1,7 @@
 """Refresh rotation, reuse detection, revocation, account endpoints and the signing keyring."""
 
 import jwt as pyjwt
+import pytest
 from sqlalchemy import delete, event
 
 from app.authentication import SessionLookup
@@ -38,27 +39,41 @@ def test_refresh_returns_a_new_pair(client, tokens):
     assert dashboard.status_code == 200
 
 
-def test_a_rotated_refresh_token_stops_working(client, tokens):
+@pytest.fixture
+def strict(make_app):
+    """A client of an app without the refresh grace window (JWT_REFRESH_REUSE_GRACE=0), and the
+    token pair of one login of a registered testuser."""
+    client = make_app(JWT_REFRESH_REUSE_GRACE="0").test_client()
+    register(client)
+    return client, login(client)
+
+
+def test_without_a_grace_window_a_rotated_refresh_token_stops_working(strict):
+    client, tokens = strict
     client.post("/auth/refresh", headers=bearer(tokens["refresh_token"]))
     response = client.post("/auth/refresh", headers=bearer(tokens["refresh_token"]))
     assert response.status_code == 401
 
 
-def test_reusing_a_rotated_refresh_token_revokes_the_whole_login(client, tokens):
-    fresh = client.post("/auth/refresh", headers=bearer(tokens["refresh_token"])).get_json()
+def test_reusing_an_older_refresh_token_revokes_the_whole_login(client, tokens):
+    first = client.post("/auth/refresh", headers=bearer(tokens["refresh_token"])).get_json()
+    second = client.post("/auth/refresh", headers=bearer(first["refresh_token"])).get_json()
+    # Two generations back: outside any grace window, so two parties hold the family.
     stolen = client.post("/auth/refresh", headers=bearer(tokens["refresh_token"]))
     assert stolen.status_code == 401
     assert "already used" in stolen.get_json()["msg"]
     # The legitimate holder's newer tokens die with the family.
-    assert client.post("/auth/refresh", headers=bearer(fresh["refresh_token"])).status_code == 401
-    dashboard = client.get("/protected/dashboard", headers=bearer(fresh["access_token"]))
+    assert client.post("/auth/refresh", headers=bearer(second["refresh_token"])).status_code == 401
+    dashboard = client.get("/protected/dashboard", headers=bearer(second["access_token"]))
     assert dashboard.status_code == 401
 
 
-def test_reuse_detection_leaves_other_logins_alone(client, tokens):
+def test_reuse_detection_leaves_other_logins_alone(strict):
+    client, tokens = strict
     other = login(client)
     client.post("/auth/refresh", headers=bearer(tokens["refresh_token"]))
-    client.post("/auth/refresh", headers=bearer(tokens["refresh_token"]))
+    reused = client.post("/auth/refresh", headers=bearer(tokens["refresh_token"]))
+    assert "already used" in reused.get_json()["msg"]
     response = client.get("/protected/dashboard", headers=bearer(other["access_token"]))
     assert response.status_code == 200
 
