@@ -315,6 +315,8 @@ class Settings:
     throttle_window: int
     register_address_limit: int
     sessions_per_user: int
+    refresh_reuse_grace: int
+    session_max_age: int
     proxy_fix_x_for: int
     db_pool_size: int
     db_max_overflow: int
@@ -355,6 +357,12 @@ class Settings:
                 f"LOGIN_THROTTLE_PAIR_FAILURES ({pair}): the limit across all addresses is for "
                 "distributed guessing, and one address must not be able to block the owner."
             )
+        session_max_age = _int(env, "JWT_SESSION_MAX_AGE", 90 * DAY, 3600, 10 * 365 * DAY)
+        if session_max_age <= access:
+            raise ConfigError(
+                f"JWT_SESSION_MAX_AGE ({session_max_age} s) must be longer than "
+                f"JWT_ACCESS_TOKEN_EXPIRES ({access} s)."
+            )
         database_url = _database_url(env)
         return cls(
             database_url=database_url,
@@ -375,6 +383,8 @@ class Settings:
             throttle_window=_int(env, "LOGIN_THROTTLE_WINDOW", 15 * 60, 60, 7 * DAY),
             register_address_limit=_int(env, "REGISTER_THROTTLE_ADDRESS_LIMIT", 20, 0, 100_000),
             sessions_per_user=_int(env, "SESSIONS_PER_USER", 100, 1, 10_000),
+            refresh_reuse_grace=_int(env, "JWT_REFRESH_REUSE_GRACE", 30, 0, 300),
+            session_max_age=session_max_age,
             proxy_fix_x_for=_int(env, "PROXY_FIX_X_FOR", 0, 0, 5),
             db_pool_size=_int(env, "DB_POOL_SIZE", 5, 1, 100),
             db_max_overflow=_int(env, "DB_MAX_OVERFLOW", 10, 0, 100),
