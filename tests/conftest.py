@@ -1,6 +1,7 @@
 """Fixtures: one real PostgreSQL server per test session, a clean database for every test, the app,
 its test client, and real gunicorn servers for the tests that need several processes."""
 
+import base64
 import os
 import signal
 import socket
@@ -10,6 +11,7 @@ import threading
 import time
 from contextlib import contextmanager
 from pathlib import Path
+from urllib.parse import quote_plus
 
 import jwt as pyjwt
 import pytest
@@ -23,6 +25,11 @@ from tests.pgserver import PostgresServer
 
 ROOT = Path(__file__).resolve().parent.parent
 TEST_KEY = "test-signing-key-0123456789abcdef-0123456789abcdef"
+# RFC 8032's first Ed25519 test vector, whose JWK thumbprint RFC 8037 A.3 gives.
+ED25519_SEED = "9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60"
+ED25519_KEY = f"ed25519:{ED25519_SEED}"
+# The introspection client every test app knows (JWT_INTROSPECTION_CLIENTS).
+INTROSPECTION_CLIENT = ("resource-server", "introspection-secret-0123456789abcdef")
 TABLES = "users, login_sessions, login_throttle"
 
 
@@ -39,6 +46,7 @@ def base_env(pg):
     env = {
         "DATABASE_URL": pg.url("flask_jwt_api_test"),
         "JWT_SECRET_KEY": TEST_KEY,
+        "JWT_INTROSPECTION_CLIENTS": ":".join(INTROSPECTION_CLIENT),
         "LOG_LEVEL": "INFO",
     }
     app = create_app(env)
@@ -83,8 +91,20 @@ def client(app):
     return app.test_client()
 
 
+@pytest.fixture
+def eddsa_client(make_app):
+    """A client of an app whose keyring is one Ed25519 key (EdDSA tokens)."""
+    return make_app(JWT_SECRET_KEY=ED25519_KEY).test_client()
+
+
 def bearer(token: str) -> dict:
     return {"Authorization": f"Bearer {token}"}
+
+
+def basic(client_id: str, secret: str) -> dict:
+    """HTTP Basic credentials as RFC 6749 2.3.1 sends a client's: each part form-urlencoded."""
+    pair = f"{quote_plus(client_id)}:{quote_plus(secret)}"
+    return {"Authorization": "Basic " + base64.b64encode(pair.encode()).decode()}
 
 
 def claims_of(token: str) -> dict:

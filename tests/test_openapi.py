@@ -25,7 +25,7 @@ from app.extensions import db
 from app.models import User
 from app.passwords import normalize
 from app.schemas import LOGIN_PASSWORD_MAX, PLAIN_TEXT_REGEX, LoginSchema
-from tests.conftest import register
+from tests.conftest import INTROSPECTION_CLIENT, basic, register
 
 QUIET = {"deadline": None, "suppress_health_check": list(HealthCheck), "database": None}
 
@@ -33,9 +33,13 @@ OPERATIONS = [
     ("GET", "/"), ("GET", "/healthz"), ("GET", "/readyz"), ("POST", "/auth/register"),
     ("POST", "/auth/login"), ("POST", "/auth/refresh"), ("POST", "/auth/logout"),
     ("POST", "/auth/logout-all"), ("GET", "/auth/me"), ("POST", "/auth/password"),
-    ("GET", "/protected/dashboard"),
+    ("GET", "/protected/dashboard"), ("POST", "/auth/introspect"),
+    ("GET", "/.well-known/jwks.json"),
 ]  # fmt: skip
-WITH_BODIES = [("POST", "/auth/register"), ("POST", "/auth/login"), ("POST", "/auth/password")]
+WITH_BODIES = [
+    ("POST", "/auth/register"), ("POST", "/auth/login"), ("POST", "/auth/password"),
+    ("POST", "/auth/introspect"),
+]  # fmt: skip
 SECURED = [
     ("POST", "/auth/refresh"), ("POST", "/auth/logout"), ("POST", "/auth/logout-all"),
     ("GET", "/auth/me"), ("POST", "/auth/password"), ("GET", "/protected/dashboard"),
@@ -183,6 +187,9 @@ def test_every_generated_request_gets_a_documented_answer(app, client, method, p
                 db.session.commit()
             token = pair["refresh_token"] if path == "/auth/refresh" else pair["access_token"]
             headers = {"Authorization": f"Bearer {token}"}
+            if path == "/auth/introspect":
+                # Its valid credential is the configured client's, over whatever token is asked.
+                headers = basic(*INTROSPECTION_CLIENT)
         elif auth == NO_TOKEN and case.headers:
             case.headers.pop("Authorization", None)
         response = case.call(headers=headers)
