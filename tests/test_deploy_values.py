@@ -111,3 +111,57 @@ def test_on_the_db_server_itself_the_app_uses_the_socket_without_tls():
 def test_the_bind_and_the_ip_filter_follow_from_the_groups(groups, bind, allowed):
     assert _render("{{ flask_jwt_api_bind }}", groups=groups) == bind
     assert _render("{{ flask_jwt_api_ip_address_allow }}", groups=groups) == allowed
+
+
+SEED = "0f1e2d3c4b5a69788796a5b4c3d2e1f00112233445566778899aabbccddeeff0"
+OLD_SEED = "ffeeddccbbaa99887766554433221100fedcba9876543210f0e1d2c3b4a59687"
+CLIENT_SECRET = "Gx7kP2mQ9rT4vW8yZ1bC3dF5hJ6lN0pS2uX4aE7gI9kM1oQ3"
+
+
+def _token_environment(**overrides) -> dict:
+    secrets = {"db_password": PASSWORD, "db_owner_password": PASSWORD, "jwt_secret_key": TEST_KEY,
+               "jwt_ed25519_key": SEED, "introspection_client_billing": CLIENT_SECRET}  # fmt: skip
+    return _render("{{ flask_jwt_api_environment }}", flask_jwt_api_secrets=secrets, **overrides)
+
+
+def test_eddsa_mode_writes_the_generated_seed_as_an_ed25519_key_the_app_reads():
+    environment = _token_environment(flask_jwt_api_jwt_algorithm="EdDSA")
+    assert environment["JWT_SECRET_KEY"] == f"ed25519:{SEED}"
+    assert Settings.from_env(environment).jwt_algorithm == "EdDSA"
+
+
+def test_an_eddsa_rotation_writes_a_keyring_of_seeds_newest_first():
+    environment = _token_environment(
+        flask_jwt_api_jwt_algorithm="EdDSA", flask_jwt_api_jwt_previous_keys=[OLD_SEED]
+    )
+    assert "JWT_SECRET_KEY" not in environment
+    assert environment["JWT_SECRET_KEYS"] == f"ed25519:{SEED},ed25519:{OLD_SEED}"
+    assert len(Settings.from_env(environment).signing_keys) == 2
+
+
+def test_hs256_is_the_default_and_introspection_is_off_without_clients():
+    environment = _token_environment()
+    assert environment["JWT_SECRET_KEY"] == TEST_KEY
+    assert "JWT_INTROSPECTION_CLIENTS" not in environment
+    assert Settings.from_env(environment).jwt_algorithm == "HS256"
+
+
+def test_introspection_clients_get_their_secrets_in_the_environment():
+    environment = _token_environment(flask_jwt_api_introspection_clients=["billing"])
+    assert environment["JWT_INTROSPECTION_CLIENTS"] == f"billing:{CLIENT_SECRET}"
+    settings = Settings.from_env(environment)
+    assert settings.introspection_clients == (("billing", CLIENT_SECRET),)
+
+
+def test_only_the_options_in_use_have_secrets_generated():
+    names = _render("{{ flask_jwt_api_all_secret_specs | map(attribute='name') | list }}")
+    assert names == ["db_password", "db_owner_password", "jwt_secret_key"]
+    specs = _render(
+        "{{ flask_jwt_api_all_secret_specs }}",
+        flask_jwt_api_jwt_algorithm="EdDSA",
+        flask_jwt_api_introspection_clients=["billing", "reports"],
+        flask_jwt_api_introspection_secrets={"reports": CLIENT_SECRET},
+    )
+    given = {spec["name"]: spec["given"] for spec in specs[3:]}
+    assert given == {"jwt_ed25519_key": "", "introspection_client_billing": "",
+                     "introspection_client_reports": CLIENT_SECRET}  # fmt: skip
