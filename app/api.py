@@ -120,6 +120,7 @@ class Blueprint(SmorestBlueprint):
             400: "Body missing, not JSON or not an object, or a required field missing",
             401: "Authentication failed",
             403: "The current password is wrong",
+            404: "No such live login of this user",
             409: "The username is taken",
             413: MESSAGES[413],
             415: MESSAGES[415],

@@ -19,6 +19,7 @@ from .schemas import (
     PasswordChangeSchema,
     RegisterSchema,
     RevokedCountSchema,
+    SessionListSchema,
     TokenPairSchema,
 )
 
@@ -68,7 +69,10 @@ def login(body):
 @blp.errors(503)
 @blp.token_required(tokens.REFRESH)
 def refresh():
-    """Rotate the refresh token: returns a new pair, and the presented token stops working."""
+    """Rotate the refresh token: returns a new pair, and the presented token stops working.
+
+    Presented again within JWT_REFRESH_REUSE_GRACE seconds (a lost answer), it gets a pair for the
+    same successor; later, or any older token, revokes the whole login."""
     return sessions.rotate(current_claims(), current_principal().username)
 
 
@@ -133,3 +137,23 @@ def change_password(body):
         current_principal(), body["current_password"], body["new_password"]
     )
     return {"msg": "Password changed", "revoked": revoked}
+
+
+@blp.route("/sessions", methods=["GET"])
+@blp.response(200, SessionListSchema)
+@blp.errors(503)
+@blp.token_required()
+def list_sessions():
+    """Where this user is logged in: every live login, the most recently used first."""
+    return {"sessions": sessions.live(current_principal())}
+
+
+@blp.route("/sessions/<uuid:session_id>", methods=["DELETE"])
+@blp.response(200, MessageSchema)
+@blp.errors(404, 503)
+@blp.token_required()
+def revoke_session(session_id):
+    """Log one of this user's logins out (its access and refresh tokens). Another user's login, an
+    unknown one and one already ended all answer 404."""
+    sessions.revoke_one(current_principal(), session_id)
+    return {"msg": "Session revoked"}

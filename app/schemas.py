@@ -146,6 +146,40 @@ class TokenPairSchema(Schema):
     )
 
 
+class SessionSchema(Schema):
+    id = fields.UUID(required=True, metadata={"description": "The login's id (the tokens' `sid`)"})
+    created_at = fields.DateTime(required=True, metadata={"description": "When the user logged in"})
+    last_refreshed_at = fields.DateTime(
+        required=True,
+        allow_none=True,
+        metadata={"description": "The last refresh of its tokens; null if never refreshed"},
+    )
+    expires_at = fields.DateTime(
+        required=True,
+        metadata={
+            "description": "When its refresh token expires unless refreshed (never later than "
+            "JWT_SESSION_MAX_AGE after the login)"
+        },
+    )
+    client_address = fields.String(
+        required=True,
+        allow_none=True,
+        metadata={"description": "The client's address at the latest login or refresh"},
+    )
+    user_agent = fields.String(
+        required=True,
+        allow_none=True,
+        metadata={"description": "The client's User-Agent then, at most 256 characters"},
+    )
+    current = fields.Boolean(
+        required=True, metadata={"description": "Whether the presented access token belongs to it"}
+    )
+
+
+class SessionListSchema(Schema):
+    sessions = fields.List(fields.Nested(SessionSchema), required=True)
+
+
 class MeSchema(Schema):
     id = fields.Integer(required=True)
     username = fields.String(required=True)

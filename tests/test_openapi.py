@@ -33,6 +33,7 @@ OPERATIONS = [
     ("GET", "/"), ("GET", "/healthz"), ("GET", "/readyz"), ("POST", "/auth/register"),
     ("POST", "/auth/login"), ("POST", "/auth/refresh"), ("POST", "/auth/logout"),
     ("POST", "/auth/logout-all"), ("GET", "/auth/me"), ("POST", "/auth/password"),
+    ("GET", "/auth/sessions"), ("DELETE", "/auth/sessions/{session_id}"),
     ("GET", "/protected/dashboard"), ("POST", "/auth/introspect"),
     ("GET", "/.well-known/jwks.json"),
 ]  # fmt: skip
@@ -42,12 +43,25 @@ WITH_BODIES = [
 ]  # fmt: skip
 SECURED = [
     ("POST", "/auth/refresh"), ("POST", "/auth/logout"), ("POST", "/auth/logout-all"),
-    ("GET", "/auth/me"), ("POST", "/auth/password"), ("GET", "/protected/dashboard"),
+    ("GET", "/auth/me"), ("POST", "/auth/password"), ("GET", "/auth/sessions"),
+    ("DELETE", "/auth/sessions/{session_id}"), ("GET", "/protected/dashboard"),
 ]  # fmt: skip
 
 
+HTTP_METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
+
+
 def _operations(document: dict) -> set[tuple[str, str]]:
-    return {(method.upper(), path) for path, item in document["paths"].items() for method in item}
+    return {(method.upper(), path) for path, method, _operation in _each_operation(document)}
+
+
+def _each_operation(document: dict):
+    """(path, method, operation) for every operation; a path item's other keys (its shared
+    `parameters`) are not operations."""
+    for path, item in document["paths"].items():
+        for method, operation in item.items():
+            if method in HTTP_METHODS:
+                yield path, method, operation
 
 
 def _document(client) -> dict:
@@ -63,30 +77,28 @@ def test_openapi_json_documents_every_endpoint(client):
     register_schema = document["components"]["schemas"]["Register"]
     assert sorted(register_schema["required"]) == ["password", "username"]
     assert document["components"]["securitySchemes"]["bearerAuth"]["scheme"] == "bearer"
-    for path, item in document["paths"].items():
-        for method, operation in item.items():
-            secured = (method.upper(), path) in SECURED
-            assert (operation.get("security") == [{"bearerAuth": []}]) is secured, (method, path)
-            assert ("requestBody" in operation) is ((method.upper(), path) in WITH_BODIES)
-            # Every answer is listed: a catch-all would make any status "documented".
-            assert "default" not in operation["responses"], (method, path)
+    for path, method, operation in _each_operation(document):
+        secured = (method.upper(), path) in SECURED
+        assert (operation.get("security") == [{"bearerAuth": []}]) is secured, (method, path)
+        assert ("requestBody" in operation) is ((method.upper(), path) in WITH_BODIES)
+        # Every answer is listed: a catch-all would make any status "documented".
+        assert "default" not in operation["responses"], (method, path)
 
 
 def test_errors_document_their_body_and_headers(client):
     """Each error names the body sent (`{"msg"}`, plus `errors` on a 422) and its headers."""
-    for path, item in _document(client)["paths"].items():
-        for method, operation in item.items():
-            for status, answer in operation["responses"].items():
-                if int(status) < 400:
-                    continue
-                schema = "ValidationError" if status == "422" else "Error"
-                content = answer["content"]["application/json"]["schema"]
-                assert content == {"$ref": f"#/components/schemas/{schema}"}, (method, path)
-                headers = answer.get("headers", {})
-                if status == "401":
-                    assert headers["WWW-Authenticate"]["required"], (method, path)
-                if status == "429" or (status == "503" and path != "/readyz"):
-                    assert headers["Retry-After"]["required"], (method, path, status)
+    for path, method, operation in _each_operation(_document(client)):
+        for status, answer in operation["responses"].items():
+            if int(status) < 400:
+                continue
+            schema = "ValidationError" if status == "422" else "Error"
+            content = answer["content"]["application/json"]["schema"]
+            assert content == {"$ref": f"#/components/schemas/{schema}"}, (method, path)
+            headers = answer.get("headers", {})
+            if status == "401":
+                assert headers["WWW-Authenticate"]["required"], (method, path)
+            if status == "429" or (status == "503" and path != "/readyz"):
+                assert headers["Retry-After"]["required"], (method, path, status)
 
 
 def test_every_request_rule_is_in_the_schemas(client):
