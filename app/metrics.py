@@ -13,7 +13,8 @@ from flask import Flask, Response, current_app, g, has_app_context, request
 from prometheus_client import CollectorRegistry, Counter, Histogram, disable_created_metrics
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4, generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector
-from werkzeug.exceptions import NotFound
+from werkzeug.exceptions import MethodNotAllowed, NotFound
+from werkzeug.routing import Rule
 
 from .config import ConfigError, settings
 
@@ -26,6 +27,7 @@ UNMATCHED = "unmatched"
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 # A request that passed a proxy: HAProxy on this host connects from loopback too, and sets one.
 FORWARDING_HEADERS = ("X-Forwarded-For", "Forwarded")
+READ_METHODS = ["GET", "HEAD"]
 
 
 class Metrics:
@@ -117,6 +119,10 @@ def from_the_scraper() -> bool:
 
 
 def _exposition():
+    if not from_the_scraper():
+        raise NotFound()
+    if request.method not in READ_METHODS:
+        raise MethodNotAllowed(valid_methods=READ_METHODS)
     return Response(
         current_app.extensions["metrics"].render(),
         content_type=CONTENT_TYPE_PLAIN_0_0_4,
@@ -126,14 +132,11 @@ def _exposition():
 
 def init_app(app: Flask) -> None:
     metrics = app.extensions["metrics"] = Metrics(_multiprocess_dir())
-    app.add_url_rule(PATH, "metrics", _exposition, methods=["GET"])
-
-    @app.before_request
-    def _hide_from_everyone_else():
-        # Before routing's own answers, so any method gets the 404 of an unknown route, not a 405
-        # that would show the route exists.
-        if request.environ.get("PATH_INFO") == PATH and not from_the_scraper():
-            raise NotFound()
+    # A rule for every method (no `methods`, and no automatic OPTIONS), so that the view answers
+    # everyone else the 404 of an unknown route, where routing would answer a 405 that shows the
+    # route exists. The other requests pay nothing for it.
+    app.url_map.add(Rule(PATH, endpoint="metrics"))
+    app.view_functions["metrics"] = _exposition
 
     @app.after_request
     def _count(response):

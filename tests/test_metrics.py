@@ -147,7 +147,7 @@ def test_a_new_audit_event_is_counted_without_more_code(app, client):
 
 def test_an_address_not_allowed_gets_the_404_of_an_unknown_route(client):
     elsewhere = {"REMOTE_ADDR": "192.0.2.7"}
-    for method in ("GET", "HEAD", "POST", "OPTIONS", "DELETE"):
+    for method in ("GET", "HEAD", "POST", "OPTIONS", "DELETE", "PURGE"):
         response = client.open("/metrics", method=method, environ_base=elsewhere)
         unknown = client.open("/no-such-route", method=method, environ_base=elsewhere)
         assert response.status_code == unknown.status_code == 404, method
@@ -155,6 +155,13 @@ def test_an_address_not_allowed_gets_the_404_of_an_unknown_route(client):
         assert "Allow" not in response.headers
         if method != "HEAD":
             assert response.get_json() == unknown.get_json() == NOT_FOUND
+
+
+def test_the_scraper_may_only_read(client):
+    assert client.head("/metrics").status_code == 200
+    refused = client.post("/metrics")
+    assert refused.status_code == 405
+    assert refused.headers["Allow"] == "GET, HEAD"
 
 
 def test_a_proxied_request_is_refused_even_from_loopback(make_app):
@@ -288,18 +295,28 @@ def test_under_gunicorn_every_workers_requests_add_up_exactly(gunicorn, tmp_path
 # The deployment's values
 
 
+SPLIT = {"db": ["db1"], "app": ["app1", "app2"], "edge": ["edge1"]}
+SINGLE = {"db": ["app1"], "app": ["app1"], "edge": ["app1"]}
+
+
 def test_the_role_writes_the_allowed_addresses_and_admits_them_to_the_app():
-    split = {"db": ["db1"], "app": ["app1", "app2"], "edge": ["edge1"]}
     allowed = ["192.0.2.50", "198.51.100.0/24"]
-    environment = _render("{{ flask_jwt_api_environment }}", groups=split,
+    environment = _render("{{ flask_jwt_api_environment }}", groups=SPLIT,
                           flask_jwt_api_metrics_allowed=allowed)  # fmt: skip
-    assert environment["METRICS_ALLOWED_ADDRESSES"] == "192.0.2.50,198.51.100.0/24"
+    # This host's own address first: a scraper on the host connects from it.
+    assert environment["METRICS_ALLOWED_ADDRESSES"] == "192.0.2.11,192.0.2.50,198.51.100.0/24"
     settings = Settings.from_env({**environment, "JWT_SECRET_KEY": TEST_KEY})
     networks = [str(network) for network in settings.metrics_allowed_networks]
-    assert networks == ["192.0.2.50/32", "198.51.100.0/24"]
-    address_allow = _render("{{ flask_jwt_api_ip_address_allow }}", groups=split,
+    assert networks == ["192.0.2.11/32", "192.0.2.50/32", "198.51.100.0/24"]
+    address_allow = _render("{{ flask_jwt_api_ip_address_allow }}", groups=SPLIT,
                             flask_jwt_api_metrics_allowed=allowed)  # fmt: skip
     assert set(allowed) <= set(address_allow)
-    # By default nobody besides loopback: no variable in the env file, nothing more admitted.
-    default = _render("{{ flask_jwt_api_environment }}", groups=split)
-    assert "METRICS_ALLOWED_ADDRESSES" not in default
+
+
+def test_by_default_only_the_app_host_itself_may_scrape():
+    split = _render("{{ flask_jwt_api_environment }}", groups=SPLIT)
+    assert split["METRICS_ALLOWED_ADDRESSES"] == "192.0.2.11"
+    # The single server listens on loopback: nothing to write, nobody else admitted.
+    single = _render("{{ flask_jwt_api_environment }}", groups=SINGLE)
+    assert "METRICS_ALLOWED_ADDRESSES" not in single
+    assert _render("{{ flask_jwt_api_ip_address_allow }}", groups=SINGLE) == ["localhost"]
