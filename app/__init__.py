@@ -27,8 +27,11 @@ class App(Flask):
 
     def raise_routing_exception(self, request):
         """A redirect would build its URL from the Host header: answer 404 instead. (Flask never
-        passes a routing redirect to an error handler.)"""
+        passes a routing redirect to an error handler.) A 405 on /metrics would show the route to
+        those who may not read it: they get the 404 of an unknown route."""
         if isinstance(request.routing_exception, RequestRedirect):
+            raise NotFound()
+        if request.path == metrics.PATH and not metrics.from_the_scraper():
             raise NotFound()
         super().raise_routing_exception(request)
 

@@ -13,8 +13,7 @@ from flask import Flask, Response, current_app, g, has_app_context, request
 from prometheus_client import CollectorRegistry, Counter, Histogram, disable_created_metrics
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4, generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector
-from werkzeug.exceptions import MethodNotAllowed, NotFound
-from werkzeug.routing import Rule
+from werkzeug.exceptions import NotFound
 
 from .config import ConfigError, settings
 
@@ -27,7 +26,6 @@ UNMATCHED = "unmatched"
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 # A request that passed a proxy: HAProxy on this host connects from loopback too, and sets one.
 FORWARDING_HEADERS = ("X-Forwarded-For", "Forwarded")
-READ_METHODS = ["GET", "HEAD"]
 
 
 class Metrics:
@@ -121,8 +119,8 @@ def from_the_scraper() -> bool:
 def _exposition():
     if not from_the_scraper():
         raise NotFound()
-    if request.method not in READ_METHODS:
-        raise MethodNotAllowed(valid_methods=READ_METHODS)
+    if request.method == "OPTIONS":
+        return current_app.make_default_options_response()
     return Response(
         current_app.extensions["metrics"].render(),
         content_type=CONTENT_TYPE_PLAIN_0_0_4,
@@ -132,11 +130,11 @@ def _exposition():
 
 def init_app(app: Flask) -> None:
     metrics = app.extensions["metrics"] = Metrics(_multiprocess_dir())
-    # A rule for every method (no `methods`, and no automatic OPTIONS), so that the view answers
-    # everyone else the 404 of an unknown route, where routing would answer a 405 that shows the
-    # route exists. The other requests pay nothing for it.
-    app.url_map.add(Rule(PATH, endpoint="metrics"))
-    app.view_functions["metrics"] = _exposition
+    # The view answers everyone else the 404 of an unknown route, OPTIONS included; another method
+    # gets it from App.raise_routing_exception instead of a 405. Other requests pay nothing for it.
+    app.add_url_rule(
+        PATH, "metrics", _exposition, methods=["GET", "OPTIONS"], provide_automatic_options=False
+    )
 
     @app.after_request
     def _count(response):

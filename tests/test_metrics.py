@@ -159,9 +159,10 @@ def test_an_address_not_allowed_gets_the_404_of_an_unknown_route(client):
 
 def test_the_scraper_may_only_read(client):
     assert client.head("/metrics").status_code == 200
+    assert client.options("/metrics").status_code == 204
     refused = client.post("/metrics")
     assert refused.status_code == 405
-    assert refused.headers["Allow"] == "GET, HEAD"
+    assert set(refused.headers["Allow"].split(", ")) == {"GET", "HEAD", "OPTIONS"}
 
 
 def test_a_proxied_request_is_refused_even_from_loopback(make_app):
