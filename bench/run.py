@@ -12,18 +12,21 @@ instance per variant of its settings) against the app directly on gunicorn, in a
 """
 
 import argparse
+import atexit
 import contextlib
 import math
 import os
 import re
 import resource
 import secrets
+import shutil
 import signal
 import socket
 import ssl
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -348,7 +351,15 @@ def mint_users(app_env: dict, usernames: list[str]) -> list[str]:
 
 def metrics_dir(workdir: Path, name: str) -> str:
     """An empty PROMETHEUS_MULTIPROC_DIR per server, as systemd's RuntimeDirectory= gives the
-    service: the app runs with its metrics as deployed."""
+    service: the app runs with its metrics as deployed. Like /run, it is in memory (/dev/shm):
+    the workers write their values to memory-mapped files, which on a disk the kernel would keep
+    writing back. Removed when the driver exits; the workdir keeps a link to it."""
+    shared = Path("/dev/shm")  # noqa: S108 (mkdtemp makes a private, unpredictable directory)
+    if shared.is_dir() and os.access(shared, os.W_OK):
+        path = Path(tempfile.mkdtemp(prefix=f"flask-jwt-api-bench-metrics-{name}-", dir=shared))
+        (workdir / f"metrics-{name}").symlink_to(path)
+        atexit.register(shutil.rmtree, path, ignore_errors=True)
+        return str(path)
     path = workdir / f"metrics-{name}"
     path.mkdir()
     return str(path)
