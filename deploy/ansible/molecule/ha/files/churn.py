@@ -173,11 +173,12 @@ def check():
 
 def recovery(fault):
     """Seconds from the fault to the first acknowledged login and logout after the last failure
-    that followed it; None when there was no failure."""
+    that followed it (None when there was no failure), the count of those failures, and when the
+    first and the last of them came."""
     after = [event for event in events if event[0] >= fault]
     failures = [event[0] for event in after if failed(event)]
     if not failures:
-        return None, 0, None
+        return None, 0, None, None
     last_failure = max(failures)
     firsts = {}
     for moment, kind, status in sorted(after):
@@ -185,7 +186,7 @@ def recovery(fault):
             firsts.setdefault(kind, moment)
     back = max(firsts.values()) - fault if len(firsts) == 2 else None
     back = round(back, 2) if back is not None else None
-    return back, len(failures), round(last_failure - fault, 2)
+    return back, len(failures), round(min(failures) - fault, 2), round(last_failure - fault, 2)
 
 
 ready = threading.Barrier(args.threads + 1)
@@ -219,8 +220,11 @@ report = {
 if args.fault_file and os.path.exists(args.fault_file):
     with open(args.fault_file) as marker:
         fault = float(marker.read().strip())
-    report["recovered_after_s"], report["failed_after_fault"], report["last_failure_after_s"] = (
-        recovery(fault)
-    )
+    (
+        report["recovered_after_s"],
+        report["failed_after_fault"],
+        report["first_failure_after_s"],
+        report["last_failure_after_s"],
+    ) = recovery(fault)
 with open(args.output, "w") as output:
     json.dump(report, output)
